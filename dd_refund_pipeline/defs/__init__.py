@@ -1,0 +1,1 @@
+"""Dagster objects, one concept per module; ``definitions.py`` loads them all."""

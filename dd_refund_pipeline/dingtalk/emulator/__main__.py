@@ -1,0 +1,79 @@
+"""Command line: ``python -m dd_refund_pipeline.dingtalk.emulator --port 8787 --instances 3000``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+
+import uvicorn
+
+from dd_refund_pipeline.dingtalk.emulator.app import build_app
+from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig, EmulatorState
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m dd_refund_pipeline.dingtalk.emulator",
+        description=(
+            "Serve an emulated DingTalk (token, Yida GetInstances, custom robot) with generated "
+            "refund forms. Accepts the credentials in DINGTALK_APP_KEY, DINGTALK_APP_SECRET, "
+            "YIDA_SYSTEM_TOKEN, DINGTALK_ROBOT_ACCESS_TOKEN and DINGTALK_ROBOT_SECRET when set, "
+            "else the documented demo values."
+        ),
+    )
+    add = parser.add_argument
+    add("--host", default="127.0.0.1")
+    add("--port", type=int, default=8787)
+    add("--instances", type=int, default=3000, help="refund forms to generate")
+    add("--seed", type=int, default=7, help="data seed: the same seed gives the same forms")
+    add("--days", type=int, default=60, help="forms are created over this many past days")
+    add("--malformed-rate", type=float, default=0.0, help="share of damaged records")
+    add("--qps", type=float, default=20.0, help="per-app, per-API limit (403 beyond it)")
+    add("--latency-ms", type=float, default=0.0)
+    add("--latency-jitter-ms", type=float, default=0.0)
+    add("--error-rate", type=float, default=0.0, help="share of 500/502/503 answers")
+    add("--hang-rate", type=float, default=0.0, help="share of calls that hang for --hang-s")
+    add("--hang-s", type=float, default=30.0)
+    add("--drop-rate", type=float, default=0.0, help="share of connections cut mid-answer")
+    add("--bad-body-rate", type=float, default=0.0, help="share of truncated JSON bodies")
+    add("--token-ttl-s", type=int, default=7200)
+    add("--invalidate-token-at-call", type=int, default=None)
+    add("--deep-paging-cap", type=int, default=5000)
+    add(
+        "--live-complete-per-call",
+        type=float,
+        default=0.0,
+        help="forms approved per list call while scans run (live mode)",
+    )
+    add(
+        "--live-create-per-call",
+        type=float,
+        default=0.0,
+        help="forms filed per list call while scans run (live mode)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = parse_args(argv)
+    options = {key: value for key, value in vars(args).items() if key not in ("host", "port")}
+    config = EmulatorConfig.from_env(**options)
+    state = EmulatorState(config)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.getLogger(__name__).info(
+        "Yida emulator on http://%s:%d: %d forms (seed %d), app key %s, form %s",
+        args.host,
+        args.port,
+        len(state.store.instances),
+        config.seed,
+        config.app_key,
+        config.form_uuid,
+    )
+    uvicorn.run(
+        build_app(state), host=args.host, port=args.port, log_level="warning", access_log=False
+    )
+
+
+if __name__ == "__main__":
+    main()

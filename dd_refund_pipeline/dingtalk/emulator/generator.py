@@ -1,0 +1,285 @@
+"""Deterministic refund-form data for the emulator: the seed's 新报销退款单 as Yida would hold it.
+
+Every instance is generated from ``seed`` alone, so tests can recompute the ground truth. Each
+instance keeps two views: ``payload`` (exactly what ``GetInstances`` returns) and ``index`` (what
+Yida's search index matches filters against). They differ only for deliberately malformed
+records, whose payload is damaged the way real integrations see it while the index still matches.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ, format_gmt
+
+DATE_FIELD = "dateField_lgkieplu"
+SERIAL_FIELD = "serialNumberField_lgk9jn2s"
+REFUND_FLAG_FIELD = "selectField_lgkiepju"
+REFUND_TYPE_FIELD = "radioField_lgk9jn2v"
+AMOUNT_FIELD = "numberField_lgkiepjv"
+REASON_FIELD = "textField_lgkiepk1"
+EMPLOYEE_FIELD = "employeeField_lgkiepk2"
+DEPARTMENT_FIELD = "departmentSelectField_lgkiepk3"
+ATTACHMENT_FIELD = "attachmentField_lgkiepk4"
+DETAILS_FIELD = "tableField_lgkiepk5"
+DETAIL_TEXT_FIELD = "textField_lgkiepk6"
+DETAIL_AMOUNT_FIELD = "numberField_lgkiepk7"
+
+PROCESS_CODE = "TPROC--0IA66C71A4V9JSAX6MEV45W77QOO2WI78EHGLQ"
+REFUND_TYPES = ("借款核销", "供应商退款", "多付款退回", "押金退还", "预付款退回")
+REFUND_TYPE_WEIGHTS = (55, 15, 12, 10, 8)
+DEPARTMENTS = (
+    ("财务部", "481223001"),
+    ("采购部", "481223002"),
+    ("销售一部", "481223003"),
+    ("市场部", "481223004"),
+    ("行政部", "481223005"),
+    ("研发中心", "481223006"),
+)
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蔡蒋余杜叶程"
+GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英晓晨子涵浩然欣怡宇轩梓萱俊杰诗琪"
+REASONS = (
+    "差旅借款冲销",
+    "备用金归还",
+    "项目预付款退回",
+    "会议费借款核销",
+    "多报销金额退回",
+    "供应商多收款退回",
+    "押金退回公司账户",
+    "培训费借款冲账",
+)
+DETAIL_ITEMS = ("高铁票", "机票", "住宿费", "餐费", "市内交通", "会务费", "资料费")
+MALFORMED_KINDS = ("amount_not_numeric", "missing_date", "empty_id", "long_serial", "no_data")
+
+# Approvals finish 0–40 days after the form is created: why a sync re-reads 25 days.
+MAX_APPROVAL_DAYS = 40
+
+
+@dataclass
+class EmulatedInstance:
+    """One process instance: its wire payload plus the values the search index holds."""
+
+    payload: dict[str, Any]
+    create_ms: int
+    modified_ms: int
+    status: str
+    result: str | None
+    index: dict[str, Any]
+    complete_ms: int | None = None
+    malformed: str | None = None
+    pid: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pid = str(self.payload.get("processInstanceId") or f"~{id(self)}")
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def _yida_number(value: Decimal) -> str:
+    """Yida's ``numberField_x_value`` text: no trailing zeros (``"1280.5"``, ``"15000"``)."""
+    text = format(value.normalize(), "f")
+    return text
+
+
+class RefundFormGenerator:
+    """Makes refund instances; one generator per emulator so live mode stays reproducible."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self._serials: dict[str, int] = {}
+
+    def _name(self) -> str:
+        rng = self.rng
+        return rng.choice(SURNAMES) + "".join(rng.choices(GIVEN, k=rng.choice((1, 2))))
+
+    def _person(self) -> dict[str, Any]:
+        name = self._name()
+        user_id = "0" + "".join(self.rng.choices("0123456789", k=18))
+        return {
+            "userId": user_id,
+            "name": {"nameInChinese": name, "nameInEnglish": "", "type": "i18n"},
+        }
+
+    def _serial(self, created: datetime) -> str:
+        day = created.astimezone(CHINA_TZ).strftime("%Y%m%d")
+        self._serials[day] = self._serials.get(day, 0) + 1
+        return f"FKTK{day}{self._serials[day]:03d}"
+
+    def _completion(self, create_ms: int, as_of_ms: int) -> tuple[str, str | None, int | None]:
+        rng = self.rng
+        delay_days = min(MAX_APPROVAL_DAYS, rng.expovariate(1 / 6))
+        complete_ms = create_ms + int(delay_days * 86_400_000) + rng.randint(60_000, 3_600_000)
+        if complete_ms > as_of_ms:
+            return "RUNNING", None, complete_ms
+        roll = rng.random()
+        if roll < 0.86:
+            return "COMPLETED", ("agree" if rng.random() < 0.92 else "disagree"), complete_ms
+        if roll < 0.96:
+            return "TERMINATED", None, complete_ms
+        return "ERROR", None, complete_ms
+
+    def make(self, created: datetime, as_of: datetime) -> EmulatedInstance:
+        """One instance created at ``created``, in the state it has at ``as_of``."""
+        rng = self.rng
+        create_ms = _ms(created)
+        status, result, complete_ms = self._completion(create_ms, _ms(as_of))
+        originator = self._person()
+        department, department_id = rng.choice(DEPARTMENTS)
+        originator["deptName"] = department
+        flag = "是" if rng.random() < 0.7 else "否"
+        refund_type = rng.choices(REFUND_TYPES, REFUND_TYPE_WEIGHTS)[0]
+        amount = Decimal(rng.randint(1, 2_000_000)) / 100
+        has_amount = rng.random() >= 0.03
+        apply_day = created.astimezone(CHINA_TZ).date() - timedelta(
+            days=rng.choice((0, 0, 0, 1, 2))
+        )
+        apply_ms = _ms(datetime(apply_day.year, apply_day.month, apply_day.day, tzinfo=CHINA_TZ))
+        data: dict[str, Any] = {
+            DATE_FIELD: apply_ms,
+            SERIAL_FIELD: self._serial(created),
+            REFUND_FLAG_FIELD: flag,
+            f"{REFUND_FLAG_FIELD}_id": flag,
+            REFUND_TYPE_FIELD: refund_type,
+            f"{REFUND_TYPE_FIELD}_id": refund_type,
+            REASON_FIELD: rng.choice(REASONS),
+            EMPLOYEE_FIELD: [originator["name"]["nameInChinese"]],
+            f"{EMPLOYEE_FIELD}_id": [originator["userId"]],
+            DEPARTMENT_FIELD: [department],
+            f"{DEPARTMENT_FIELD}_id": [department_id],
+            ATTACHMENT_FIELD: self._attachment(),
+            DETAILS_FIELD: self._details(amount),
+        }
+        if has_amount:
+            data[AMOUNT_FIELD] = float(amount)
+            data[f"{AMOUNT_FIELD}_value"] = _yida_number(amount)
+        else:
+            data[f"{AMOUNT_FIELD}_value"] = ""
+        version = rng.randint(1, 3)
+        modified_ms = create_ms + rng.randint(0, 600_000)
+        if status != "RUNNING" and complete_ms is not None:
+            version += 1
+            modified_ms = complete_ms
+        instance_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
+        payload: dict[str, Any] = {
+            "processInstanceId": instance_id,
+            "title": f"{originator['name']['nameInChinese']}发起的付款退款申请",
+            "formUuid": "",  # filled in by the store from its form
+            "processCode": PROCESS_CODE,
+            "instanceStatus": status,
+            "createTimeGMT": format_gmt(created),
+            "modifiedTimeGMT": format_gmt(_from_ms(modified_ms)),
+            "version": version,
+            "originator": originator,
+            "actionExecutor": [self._person()] if status == "RUNNING" else [],
+            "data": data,
+        }
+        if result is not None:
+            payload["approvedResult"] = result
+        index = {
+            REFUND_FLAG_FIELD: flag,
+            REFUND_TYPE_FIELD: refund_type,
+            AMOUNT_FIELD: float(amount) if has_amount else None,
+            DATE_FIELD: apply_ms,
+            REASON_FIELD: data[REASON_FIELD],
+            SERIAL_FIELD: data[SERIAL_FIELD],
+            EMPLOYEE_FIELD: data[f"{EMPLOYEE_FIELD}_id"],
+        }
+        return EmulatedInstance(
+            payload=payload,
+            create_ms=create_ms,
+            modified_ms=modified_ms,
+            status=status,
+            result=result,
+            index=index,
+            complete_ms=complete_ms if status == "RUNNING" else None,
+        )
+
+    def _attachment(self) -> str:
+        name = f"发票{self.rng.randint(1, 99999):05d}.pdf"
+        link = f"/ossFileHandle?appType=APP_EMULATED&fileName={name}&instId=&type=download"
+        files = [
+            {
+                "downloadUrl": link,
+                "name": name,
+                "previewUrl": f"/inst/preview?fileName={name}",
+                "url": link,
+                "size": self.rng.randint(10_000, 900_000),
+            }
+        ]
+        return json.dumps(files, ensure_ascii=False)
+
+    def _details(self, amount: Decimal) -> list[dict[str, Any]]:
+        rows = []
+        for _ in range(self.rng.randint(0, 3)):
+            part = Decimal(self.rng.randint(1, max(1, int(amount * 100)))) / 100
+            rows.append(
+                {
+                    DETAIL_TEXT_FIELD: self.rng.choice(DETAIL_ITEMS),
+                    DETAIL_AMOUNT_FIELD: float(part),
+                    f"{DETAIL_AMOUNT_FIELD}_value": _yida_number(part),
+                }
+            )
+        return rows
+
+    def business_time(self, day: date) -> datetime:
+        """A creation moment in office hours (Asia/Shanghai) on ``day``."""
+        rng = self.rng
+        seconds = rng.randint(8 * 3600 + 1800, 19 * 3600)
+        local = datetime(day.year, day.month, day.day, tzinfo=CHINA_TZ) + timedelta(
+            seconds=seconds, milliseconds=rng.randint(0, 999)
+        )
+        return local
+
+    def corrupt(self, instance: EmulatedInstance, kind: str) -> None:
+        """Damage the payload (not the index) the way malformed records arrive in practice."""
+        payload, data = instance.payload, instance.payload.get("data", {})
+        if kind == "amount_not_numeric":
+            data[AMOUNT_FIELD] = "abc"
+            data[f"{AMOUNT_FIELD}_value"] = "abc"
+        elif kind == "missing_date":
+            data.pop(DATE_FIELD, None)
+        elif kind == "empty_id":
+            payload["processInstanceId"] = ""
+        elif kind == "long_serial":
+            data[SERIAL_FIELD] = "FKTK" + "9" * 496
+        elif kind == "no_data":
+            payload.pop("data", None)
+        else:
+            raise ValueError(f"unknown malformed kind {kind!r}")
+        instance.malformed = kind
+
+
+def _from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+def generate_instances(
+    count: int,
+    seed: int,
+    as_of: datetime,
+    days: int = 60,
+    malformed_rate: float = 0.0,
+) -> tuple[RefundFormGenerator, list[EmulatedInstance]]:
+    """``count`` instances created over the ``days`` days before ``as_of``, oldest first."""
+    generator = RefundFormGenerator(seed)
+    rng = generator.rng
+    last_day = as_of.astimezone(CHINA_TZ).date()
+    moments = []
+    for _ in range(count):
+        moment = generator.business_time(last_day - timedelta(days=rng.randint(0, days - 1)))
+        # Office hours of today may lie ahead of ``as_of``: such a form was filed a day earlier.
+        moments.append(moment if moment <= as_of else moment - timedelta(days=1))
+    moments.sort()
+    instances = [generator.make(moment, as_of) for moment in moments]
+    for instance in instances:
+        if malformed_rate and rng.random() < malformed_rate:
+            generator.corrupt(instance, rng.choice(MALFORMED_KINDS))
+    return generator, instances

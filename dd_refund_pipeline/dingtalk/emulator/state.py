@@ -1,0 +1,428 @@
+"""The emulator's state: its configuration, instance store, tokens, limits, faults and robot."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import random
+import secrets
+import threading
+import time
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime, timezone
+from typing import Any
+
+from dd_refund_pipeline.dingtalk.emulator.generator import (
+    AMOUNT_FIELD,
+    DATE_FIELD,
+    EmulatedInstance,
+    RefundFormGenerator,
+    generate_instances,
+)
+from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ, format_gmt
+
+# Demo credentials, used when the client's own settings are not in the environment, so that a
+# newcomer's `make run` needs no configuration at all.
+DEMO_APP_KEY = "dingdemoappkey"
+DEMO_APP_SECRET = "demo-app-secret-not-for-production"
+DEMO_SYSTEM_TOKEN = "DEMO-SYSTEM-TOKEN-0000"
+DEMO_ROBOT_ACCESS_TOKEN = "demo-robot-access-token"
+DEMO_ROBOT_SECRET = "SECdemo0000000000000000000000000000000000000000000000000000000000"
+
+SEED_APP_TYPE = "APP_WTSCMZ1WOOHGIM5N28BQ"
+SEED_FORM_UUID = "FORM-0IA66C71A4V9JSAX6MEV45W77QOO2WI78EHGLQ"
+SEED_USER_ID = "16000443318138909"
+
+
+@dataclass
+class EmulatorConfig:
+    """Everything an emulator run can be told; the fault knobs can change while it runs."""
+
+    app_key: str = DEMO_APP_KEY
+    app_secret: str = DEMO_APP_SECRET
+    system_token: str = DEMO_SYSTEM_TOKEN
+    app_type: str = SEED_APP_TYPE
+    form_uuid: str = SEED_FORM_UUID
+    user_id: str = SEED_USER_ID
+    robot_access_token: str = DEMO_ROBOT_ACCESS_TOKEN
+    robot_secret: str | None = DEMO_ROBOT_SECRET
+    instances: int = 3000
+    seed: int = 7
+    days: int = 60
+    malformed_rate: float = 0.0
+    token_ttl_s: int = 7200
+    qps: float = 20.0
+    latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0
+    error_rate: float = 0.0
+    hang_rate: float = 0.0
+    hang_s: float = 30.0
+    drop_rate: float = 0.0
+    bad_body_rate: float = 0.0
+    invalidate_token_at_call: int | None = None
+    deep_paging_cap: int = 5000
+    max_page_size: int = 100
+    zone: str = "Asia/Shanghai"
+    live_complete_per_call: float = 0.0
+    live_create_per_call: float = 0.0
+    live_max_events: int | None = None
+    robot_per_minute: int = 20
+    robot_throttle_s: float = 600.0
+    fault_seed: int = 1
+
+    RUNTIME_KNOBS = (
+        "qps",
+        "latency_ms",
+        "latency_jitter_ms",
+        "error_rate",
+        "hang_rate",
+        "hang_s",
+        "drop_rate",
+        "bad_body_rate",
+        "invalidate_token_at_call",
+        "token_ttl_s",
+        "live_complete_per_call",
+        "live_create_per_call",
+        "deep_paging_cap",
+        "robot_per_minute",
+        "robot_throttle_s",
+    )
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> EmulatorConfig:
+        """Accept the credentials the pipeline itself is configured with, else the demo ones."""
+        env = {
+            "app_key": os.environ.get("DINGTALK_APP_KEY"),
+            "app_secret": os.environ.get("DINGTALK_APP_SECRET"),
+            "system_token": os.environ.get("YIDA_SYSTEM_TOKEN"),
+            "robot_access_token": os.environ.get("DINGTALK_ROBOT_ACCESS_TOKEN"),
+            "robot_secret": os.environ.get("DINGTALK_ROBOT_SECRET"),
+        }
+        values = {key: value for key, value in env.items() if value}
+        values.update({key: value for key, value in overrides.items() if value is not None})
+        return cls(**values)
+
+    def public(self) -> dict[str, Any]:
+        """The configuration without its secrets (for the admin endpoint)."""
+        hidden = {"app_secret", "system_token", "robot_access_token", "robot_secret"}
+        return {key: value for key, value in asdict(self).items() if key not in hidden}
+
+
+@dataclass
+class EmulatorStats:
+    """What the emulator saw; tests compare it with what the client reports."""
+
+    calls: collections.Counter[str] = field(default_factory=collections.Counter)
+    throttled: int = 0
+    faults: collections.Counter[str] = field(default_factory=collections.Counter)
+    auth_failures: int = 0
+    tokens_issued: int = 0
+    max_per_second: int = 0
+    live_completed: int = 0
+    live_created: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "calls": dict(self.calls),
+            "throttled": self.throttled,
+            "faults": dict(self.faults),
+            "auth_failures": self.auth_failures,
+            "tokens_issued": self.tokens_issued,
+            "max_per_second": self.max_per_second,
+            "live_completed": self.live_completed,
+            "live_created": self.live_created,
+        }
+
+
+class InstanceStore:
+    """The form's instances, with cached query results invalidated by every change."""
+
+    def __init__(self, config: EmulatorConfig, as_of: datetime | None = None) -> None:
+        self.as_of = as_of or datetime.now(tz=timezone.utc)
+        self.generator: RefundFormGenerator
+        self.generator, self.instances = generate_instances(
+            config.instances, config.seed, self.as_of, config.days, config.malformed_rate
+        )
+        for instance in self.instances:
+            instance.payload["formUuid"] = config.form_uuid
+        self.form_uuid = config.form_uuid
+        self.version = 0
+        self._cache: dict[str, list[EmulatedInstance]] = {}
+        self.lock = threading.RLock()
+
+    def changed(self) -> None:
+        self.version += 1
+        self._cache.clear()
+
+    def cached(self, key: str, compute: Any) -> list[EmulatedInstance]:
+        with self.lock:
+            hit = self._cache.get(key)
+            if hit is None:
+                hit = self._cache[key] = compute()
+            return hit
+
+    def complete_one(self, rng: random.Random) -> EmulatedInstance | None:
+        """Approve one running form now (live mode)."""
+        with self.lock:
+            running = [i for i in self.instances if i.status == "RUNNING"]
+            if not running:
+                return None
+            instance = rng.choice(running)
+            now_ms = int(time.time() * 1000)
+            instance.status, instance.result = "COMPLETED", "agree"
+            instance.modified_ms = now_ms
+            payload = instance.payload
+            payload.update(
+                instanceStatus="COMPLETED",
+                approvedResult="agree",
+                modifiedTimeGMT=format_gmt(datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc)),
+                version=int(payload.get("version") or 0) + 1,
+                actionExecutor=[],
+            )
+            self.changed()
+            return instance
+
+    def create_one(self) -> EmulatedInstance:
+        """File a new form now (live mode); half are approved at once (no approver on duty)."""
+        with self.lock:
+            now = datetime.now(tz=timezone.utc)
+            instance = self.generator.make(now, now)
+            instance.payload["formUuid"] = self.form_uuid
+            if self.generator.rng.random() < 0.5:
+                instance.status, instance.result = "COMPLETED", "agree"
+                instance.payload.update(
+                    instanceStatus="COMPLETED", approvedResult="agree", actionExecutor=[]
+                )
+            self.instances.append(instance)
+            self.changed()
+            return instance
+
+
+def matches_search(instance: EmulatedInstance, search: Any) -> bool:
+    """Yida's ``searchFieldJson`` semantics against the index view of one instance."""
+    if isinstance(search, dict):
+        return all(_match_component(instance.index, key, value) for key, value in search.items())
+    return all(_match_condition(instance.index, condition) for condition in search)
+
+
+def _as_float(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    return float(value)
+
+
+def _in_range(actual: Any, bounds: Any) -> bool:
+    if actual is None:
+        return False
+    if not isinstance(bounds, list):
+        bounds = [bounds, bounds]
+    low = _as_float(bounds[0]) if bounds else None
+    high = _as_float(bounds[1]) if len(bounds) > 1 else None
+    return (low is None or actual >= low) and (high is None or actual <= high)
+
+
+def _match_component(index: dict[str, Any], key: str, expected: Any) -> bool:
+    actual = index.get(key)
+    kind = key.split("_", 1)[0]
+    if kind in ("numberField", "rateField", "dateField"):
+        return _in_range(actual, expected)
+    if kind in ("textField", "textareaField", "tableField"):
+        return actual is not None and str(expected) in str(actual)
+    if kind in ("checkboxField", "multiSelectField", "employeeField", "citySelectField"):
+        wanted = expected if isinstance(expected, list) else [expected]
+        have = actual if isinstance(actual, list) else [actual]
+        return all(item in have for item in wanted)
+    return actual == expected
+
+
+_OPERATORS = {
+    "eq": lambda a, v: a == v or (isinstance(a, list) and a == [v]),
+    "like": lambda a, v: a is not None and str(v) in str(a),
+    "gt": lambda a, v: a is not None and a > float(v),
+    "ge": lambda a, v: a is not None and a >= float(v),
+    "lt": lambda a, v: a is not None and a < float(v),
+    "le": lambda a, v: a is not None and a <= float(v),
+    "between": _in_range,
+    "contains": lambda a, v: (
+        a is not None
+        and all(
+            x in (a if isinstance(a, list) else [a]) for x in (v if isinstance(v, list) else [v])
+        )
+    ),
+}
+
+
+class SearchError(ValueError):
+    """A ``searchFieldJson`` Yida would refuse."""
+
+
+def _match_condition(index: dict[str, Any], condition: Any) -> bool:
+    if not isinstance(condition, dict) or "key" not in condition:
+        raise SearchError("condition needs key")
+    operator = _OPERATORS.get(str(condition.get("operator", "eq")))
+    if operator is None:
+        raise SearchError("invalidState.openSearch.componentCanNotSupportThisOperatorType")
+    return bool(operator(index.get(condition["key"]), condition.get("value")))
+
+
+def validate_search(search: Any) -> None:
+    """Refuse what Yida refuses: a filter whose component values are all empty."""
+    if isinstance(search, dict):
+        if search and all(value in (None, "", []) for value in search.values()):
+            raise SearchError("invalidParameter.json.componentValuesEmptyInSearchFieldJson")
+        return
+    if not isinstance(search, list):
+        raise SearchError("invalidParameter.parameter.error")
+
+
+SORT_KEYS = {
+    "gmt_create": lambda i: i.create_ms,
+    "gmt_modified": lambda i: i.modified_ms,
+    "pid": lambda i: i.pid,
+    "serial_no": lambda i: str(i.index.get("serialNumberField_lgk9jn2s", "")),
+}
+
+
+def sort_instances(found: list[EmulatedInstance], order: dict[str, str]) -> list[EmulatedInstance]:
+    """Order as ``orderConfigJson`` says; newest first when it says nothing."""
+    ordered = list(found)
+    keys = list(order.items()) or [("gmt_create", "-")]
+    for key, direction in reversed(keys):
+        getter = SORT_KEYS.get(key)
+        if getter is None:
+            continue
+        ordered.sort(key=getter, reverse=direction == "-")
+    return ordered
+
+
+class RobotInbox:
+    """The custom group robot: checks signature, skew and rate, keeps what it accepted."""
+
+    def __init__(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.rejected: list[dict[str, Any]] = []
+        self.sent_at: collections.deque[float] = collections.deque()
+        self.throttled_until = 0.0
+        self.lock = threading.Lock()
+
+
+class EmulatorState:
+    """All mutable state of one emulator process."""
+
+    def __init__(self, config: EmulatorConfig, as_of: datetime | None = None) -> None:
+        self.config = config
+        self.store = InstanceStore(config, as_of)
+        self.stats = EmulatorStats()
+        self.robot = RobotInbox()
+        self.tokens: dict[str, float] = {}
+        self.call_times: dict[str, collections.deque[float]] = collections.defaultdict(
+            collections.deque
+        )
+        self.fault_rng = random.Random(config.fault_seed)
+        self.live_rng = random.Random(config.seed + 1)
+        self._live_debt = {"complete": 0.0, "create": 0.0}
+        self.lock = threading.RLock()
+
+    # -- tokens ------------------------------------------------------------------------------
+
+    def issue_token(self) -> tuple[str, int]:
+        with self.lock:
+            now = time.monotonic()
+            ttl = self.config.token_ttl_s
+            for token, expires in list(self.tokens.items()):
+                if expires > now:
+                    # Yida returns the same token while it is valid and extends its life.
+                    self.tokens[token] = now + ttl
+                    return token, ttl
+                del self.tokens[token]
+            token = secrets.token_hex(16)
+            self.tokens[token] = now + ttl
+            self.stats.tokens_issued += 1
+            return token, ttl
+
+    def token_valid(self, token: str | None) -> bool:
+        with self.lock:
+            expires = self.tokens.get(token or "")
+            return expires is not None and expires > time.monotonic()
+
+    def revoke_tokens(self) -> None:
+        with self.lock:
+            self.tokens.clear()
+
+    # -- limits ------------------------------------------------------------------------------
+
+    def admit(self, api: str) -> bool:
+        """Count one call against the per-app, per-API QPS limit; False if it is over."""
+        with self.lock:
+            now = time.monotonic()
+            window = self.call_times[api]
+            while window and now - window[0] >= 1.0:
+                window.popleft()
+            if len(window) >= self.config.qps:
+                self.stats.throttled += 1
+                return False
+            window.append(now)
+            self.stats.max_per_second = max(self.stats.max_per_second, len(window))
+            return True
+
+    def latency(self) -> float:
+        config = self.config
+        jitter = self.fault_rng.uniform(-config.latency_jitter_ms, config.latency_jitter_ms)
+        return max(0.0, config.latency_ms + jitter) / 1000
+
+    def draw_fault(self) -> str | None:
+        config = self.config
+        with self.lock:
+            roll = self.fault_rng.random()
+        for name, rate in (
+            ("error", config.error_rate),
+            ("hang", config.hang_rate),
+            ("drop", config.drop_rate),
+            ("bad_body", config.bad_body_rate),
+        ):
+            if roll < rate:
+                self.stats.faults[name] += 1
+                return name
+            roll -= rate
+        return None
+
+    def advance_live(self) -> None:
+        """Live mode: forms get filed and approved while a client is paging."""
+        config = self.config
+        if not (config.live_complete_per_call or config.live_create_per_call):
+            return
+        with self.lock:
+            budget = config.live_max_events
+            if budget is not None and self.stats.live_completed + self.stats.live_created >= budget:
+                return
+            self._live_debt["complete"] += config.live_complete_per_call
+            self._live_debt["create"] += config.live_create_per_call
+            while self._live_debt["complete"] >= 1:
+                self._live_debt["complete"] -= 1
+                if self.store.complete_one(self.live_rng):
+                    self.stats.live_completed += 1
+            while self._live_debt["create"] >= 1:
+                self._live_debt["create"] -= 1
+                self.store.create_one()
+                self.stats.live_created += 1
+
+    def update(self, changes: dict[str, Any]) -> None:
+        known = {f.name for f in fields(EmulatorConfig)}
+        for key, value in changes.items():
+            if key not in known or key not in EmulatorConfig.RUNTIME_KNOBS:
+                raise KeyError(key)
+            setattr(self.config, key, value)
+
+
+def dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+__all__ = [
+    "AMOUNT_FIELD",
+    "CHINA_TZ",
+    "DATE_FIELD",
+    "EmulatorConfig",
+    "EmulatorState",
+]

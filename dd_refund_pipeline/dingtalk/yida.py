@@ -1,0 +1,582 @@
+"""The DingTalk Yida ``GetInstances`` client: fetch every process instance matching a query.
+
+One scan of a create-time window costs one token call plus ``ceil(matches / 100)`` list calls
+when nothing goes wrong. Pages after the first are fetched concurrently under a client-wide rate
+limit; throttles, 5xx answers, time-outs and dropped connections are retried with exponential
+backoff and jitter; an expired token is refreshed once. Yida pages are offsets into a live search
+index, so a scan also notices when the result set moved while it was reading and repairs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import httpx
+import tenacity
+
+from dd_refund_pipeline.dingtalk.errors import (
+    AuthenticationError,
+    DingTalkApiError,
+    DingTalkError,
+    RetryableApiError,
+    ThrottledError,
+    classify,
+    scrub,
+)
+from dd_refund_pipeline.dingtalk.ratelimit import SlidingWindowRateLimiter
+from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ, format_request_time, parse_gmt
+
+DEFAULT_BASE_URL = "https://api.dingtalk.com"
+TOKEN_PATH = "/v1.0/oauth2/accessToken"
+INSTANCES_PATH = "/v1.0/yida/processes/instances"
+TOKEN_ENDPOINT = "accessToken"
+INSTANCES_ENDPOINT = "instances"
+MAX_PAGE_SIZE = 100
+
+T = TypeVar("T")
+
+
+class ScanDriftError(DingTalkError):
+    """The result set kept moving and could not be read consistently within the repair budget."""
+
+
+@dataclass(frozen=True)
+class YidaCredentials:
+    """Secrets of one DingTalk app and Yida application (never logged, never in errors)."""
+
+    app_key: str
+    app_secret: str
+    system_token: str
+
+    def secrets(self) -> tuple[str, ...]:
+        return (self.app_secret, self.system_token)
+
+
+@dataclass(frozen=True)
+class YidaQuery:
+    """What to ask ``GetInstances`` for, apart from the create-time window and paging.
+
+    Field names follow the official SDK's ``GetInstancesRequest``.
+    """
+
+    app_type: str
+    user_id: str
+    form_uuid: str
+    language: str = "zh_CN"
+    search_fields: Mapping[str, Any] | list[Any] | None = None
+    instance_status: str | None = None
+    approved_result: str | None = None
+    originator_id: str | None = None
+    task_id: str | None = None
+    modified_from: datetime | None = None
+    modified_to: datetime | None = None
+    # Ascending creation order keeps earlier pages still while new forms arrive at the end;
+    # ``pid`` breaks ties so that equal create times cannot swap places between pages.
+    order_config: Mapping[str, str] = field(default_factory=lambda: {"gmt_create": "+", "pid": "+"})
+
+    def body(
+        self,
+        system_token: str,
+        create_from: datetime | None,
+        create_to: datetime | None,
+        zone: ZoneInfo,
+    ) -> dict[str, str]:
+        """The JSON body of one request; JSON-valued fields travel as strings, as Yida wants."""
+        fields: dict[str, Any] = {
+            "appType": self.app_type,
+            "systemToken": system_token,
+            "userId": self.user_id,
+            "language": self.language,
+            "formUuid": self.form_uuid,
+            "searchFieldJson": _json_or_none(self.search_fields),
+            "instanceStatus": self.instance_status,
+            "approvedResult": self.approved_result,
+            "createFromTimeGMT": _time_or_none(create_from, zone),
+            "createToTimeGMT": _time_or_none(create_to, zone),
+            "modifiedFromTimeGMT": _time_or_none(self.modified_from, zone),
+            "modifiedToTimeGMT": _time_or_none(self.modified_to, zone),
+            "originatorId": self.originator_id,
+            "orderConfigJson": _json_or_none(self.order_config),
+            "taskId": self.task_id,
+        }
+        return {key: value for key, value in fields.items() if value is not None}
+
+
+def _json_or_none(value: Mapping[str, Any] | list[Any] | None) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _time_or_none(value: datetime | None, zone: ZoneInfo) -> str | None:
+    return None if value is None else format_request_time(value, zone)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One ``GetInstances`` answer."""
+
+    total_count: int
+    page_number: int
+    items: list[dict[str, Any]]
+    requestid: str | None
+
+
+@dataclass
+class ScanStats:
+    """What one scan cost; shown per run in the Dagster UI."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    retries: int = 0
+    throttles: int = 0
+    token_refreshes: int = 0
+    pages: int = 0
+    records: int = 0
+    instances: int = 0
+    window_splits: int = 0
+    drift_repairs: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def api_calls(self) -> int:
+        return sum(self.calls.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "api_calls": self.api_calls,
+            "token_calls": self.calls[TOKEN_ENDPOINT],
+            "list_calls": self.calls[INSTANCES_ENDPOINT],
+            "retries": self.retries,
+            "throttles": self.throttles,
+            "token_refreshes": self.token_refreshes,
+            "pages": self.pages,
+            "records": self.records,
+            "instances": self.instances,
+            "window_splits": self.window_splits,
+            "drift_repairs": self.drift_repairs,
+            "elapsed_s": round(self.elapsed_s, 3),
+        }
+
+
+@dataclass
+class ScanResult:
+    """The instances of one scan, one per ``processInstanceId``, and what it cost."""
+
+    instances: list[dict[str, Any]]
+    stats: ScanStats
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Tuning of the client; the defaults suit the standard edition's limits."""
+
+    qps: float = 20.0
+    max_in_flight: int = 8
+    page_size: int = MAX_PAGE_SIZE
+    deep_paging_cap: int = 5000
+    timeout_s: float = 20.0
+    max_attempts: int = 6
+    max_retry_wait_s: float = 120.0
+    backoff_initial_s: float = 0.5
+    backoff_max_s: float = 16.0
+    max_drift_repairs: int = 3
+    drift_margin: timedelta = timedelta(minutes=2)
+    zone: ZoneInfo = CHINA_TZ
+
+
+def _instance_rank(instance: Mapping[str, Any]) -> tuple[int, datetime]:
+    """Newer edits win: the higher ``version``, then the later ``modifiedTimeGMT``."""
+    version = instance.get("version")
+    try:
+        rank = int(version) if version is not None else -1
+    except (TypeError, ValueError):
+        rank = -1
+    try:
+        modified = parse_gmt(str(instance.get("modifiedTimeGMT")))
+    except ValueError:
+        modified = datetime.min.replace(tzinfo=CHINA_TZ)
+    return rank, modified
+
+
+class InstanceSet:
+    """Instances keyed by ``processInstanceId``, keeping the newest copy of each.
+
+    Records without an id cannot be de-duplicated; they are kept as they come so that the
+    transform can reject them visibly instead of the client dropping them.
+    """
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, dict[str, Any]] = {}
+        self.anonymous: list[dict[str, Any]] = []
+
+    def add(self, items: Iterable[dict[str, Any]]) -> set[str]:
+        """Merge ``items``; returns the ids seen."""
+        seen: set[str] = set()
+        for item in items:
+            key = item.get("processInstanceId") if isinstance(item, dict) else None
+            if not isinstance(key, str) or not key:
+                self.anonymous.append(item)
+                continue
+            seen.add(key)
+            current = self.by_id.get(key)
+            if current is None or _instance_rank(item) > _instance_rank(current):
+                self.by_id[key] = item
+        return seen
+
+    def __len__(self) -> int:
+        return len(self.by_id) + len(self.anonymous)
+
+    def values(self) -> list[dict[str, Any]]:
+        return [*self.by_id.values(), *self.anonymous]
+
+
+class AccessTokenCache:
+    """One shared access token: reused until shortly before it expires, refreshed once at a time."""
+
+    def __init__(self, fetch: Callable[[], Awaitable[tuple[str, int]]]) -> None:
+        self._fetch = fetch
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self._lock = asyncio.Lock()
+
+    @property
+    def current(self) -> str | None:
+        return self._token
+
+    async def get(self) -> str:
+        if self._token is not None and time.monotonic() < self._expires_at:
+            return self._token
+        async with self._lock:
+            # Another caller may have refreshed while this one waited for the lock.
+            if self._token is None or time.monotonic() >= self._expires_at:
+                token, expire_in = await self._fetch()
+                margin = min(300.0, expire_in * 0.1)
+                self._token = token
+                self._expires_at = time.monotonic() + max(0.0, expire_in - margin)
+            return self._token
+
+    def invalidate(self, token: str) -> None:
+        """Forget ``token`` (only if it is still the current one)."""
+        if self._token == token:
+            self._token = None
+            self._expires_at = 0.0
+
+
+class YidaClient:
+    """Async client for the Yida process-instance API (also works against the emulator)."""
+
+    def __init__(
+        self,
+        credentials: YidaCredentials,
+        base_url: str = DEFAULT_BASE_URL,
+        settings: ClientSettings | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.credentials = credentials
+        self.settings = settings or ClientSettings()
+        if not 1 <= self.settings.page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}")
+        self.stats = ScanStats()
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(
+                self.settings.timeout_s, connect=min(10.0, self.settings.timeout_s)
+            ),
+            limits=httpx.Limits(max_connections=self.settings.max_in_flight),
+            transport=transport,
+            headers={"Accept": "application/json"},
+        )
+        self._limiter = SlidingWindowRateLimiter(self.settings.qps)
+        self._in_flight = asyncio.Semaphore(self.settings.max_in_flight)
+        self._tokens = AccessTokenCache(self._fetch_token)
+
+    async def __aenter__(self) -> YidaClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- one HTTP call, with retries -------------------------------------------------------
+
+    def _secrets(self) -> tuple[str | None, ...]:
+        return (*self.credentials.secrets(), self._tokens.current)
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        settings = self.settings
+        exponential = min(
+            settings.backoff_max_s, settings.backoff_initial_s * 2 ** (state.attempt_number - 1)
+        )
+        wait = exponential * random.uniform(0.5, 1.0)
+        outcome = state.outcome
+        if outcome is not None and isinstance(outcome.exception(), ThrottledError):
+            # DingTalk's throttle window is one second; waking earlier only burns another call.
+            wait = max(1.0, exponential) + random.uniform(0.0, 0.5)
+        return wait
+
+    def _before_sleep(self, state: tenacity.RetryCallState) -> None:
+        self.stats.retries += 1
+        outcome = state.outcome
+        if outcome is not None and isinstance(outcome.exception(), ThrottledError):
+            self.stats.throttles += 1
+
+    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+        retrying = tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception_type((RetryableApiError, httpx.TransportError)),
+            wait=self._wait,
+            stop=(
+                tenacity.stop_after_attempt(self.settings.max_attempts)
+                | tenacity.stop_after_delay(self.settings.max_retry_wait_s)
+            ),
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        try:
+            async for attempt_state in retrying:
+                with attempt_state:
+                    return await attempt()
+        except httpx.TransportError as exc:
+            # Do not chain httpx's exception: its request carries headers with the access token.
+            raise RetryableApiError(
+                None, type(exc).__name__, "no usable answer from DingTalk (network)", None
+            ) from None
+        raise AssertionError("tenacity ends in a return or a raise")  # pragma: no cover
+
+    async def _send(
+        self,
+        endpoint: str,
+        path: str,
+        *,
+        body: Mapping[str, Any],
+        params: Mapping[str, Any] | None = None,
+        token: str | None = None,
+    ) -> dict[str, Any]:
+        await self._limiter.acquire()
+        headers = {"x-acs-dingtalk-access-token": token} if token else None
+        async with self._in_flight:
+            self.stats.calls[endpoint] += 1
+            response = await self._http.post(path, json=body, params=params, headers=headers)
+        return self._decode(response)
+
+    def _decode(self, response: httpx.Response) -> dict[str, Any]:
+        requestid = response.headers.get("x-acs-request-id")
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            error = (
+                RetryableApiError
+                if response.status_code >= 500 or response.is_success
+                else (DingTalkApiError)
+            )
+            raise error(
+                response.status_code, "InvalidResponse", "body is not a JSON object", requestid
+            )
+        if response.is_success:
+            return payload
+        code = str(payload.get("code") or payload.get("Code") or f"HTTP{response.status_code}")
+        message = scrub(
+            str(payload.get("message") or payload.get("Message") or ""), self._secrets()
+        )
+        requestid = str(payload.get("requestid") or payload.get("RequestId") or requestid or "")
+        raise classify(response.status_code, code, message, requestid or None)
+
+    async def _fetch_token(self) -> tuple[str, int]:
+        body = {"appKey": self.credentials.app_key, "appSecret": self.credentials.app_secret}
+        payload = await self._retrying(lambda: self._send(TOKEN_ENDPOINT, TOKEN_PATH, body=body))
+        token, expire_in = payload.get("accessToken"), payload.get("expireIn")
+        if not isinstance(token, str) or not token or not isinstance(expire_in, int):
+            raise DingTalkApiError(200, "InvalidResponse", "token answer lacks accessToken", None)
+        return token, expire_in
+
+    async def _authorized(self, endpoint: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        token = await self._tokens.get()
+        try:
+            return await self._retrying(lambda: self._send(endpoint, path, token=token, **kwargs))
+        except AuthenticationError:
+            # The token expired or was revoked early: refresh once and try once more.
+            self._tokens.invalidate(token)
+            self.stats.token_refreshes += 1
+            token = await self._tokens.get()
+            return await self._retrying(lambda: self._send(endpoint, path, token=token, **kwargs))
+
+    # -- GetInstances ------------------------------------------------------------------------
+
+    async def get_instances_page(
+        self,
+        query: YidaQuery,
+        create_from: datetime | None,
+        create_to: datetime | None,
+        page_number: int,
+        page_size: int | None = None,
+    ) -> Page:
+        """Fetch one page (1-based) of the instances matching ``query`` in the create window."""
+        size = page_size or self.settings.page_size
+        body = query.body(self.credentials.system_token, create_from, create_to, self.settings.zone)
+        payload = await self._authorized(
+            INSTANCES_ENDPOINT,
+            INSTANCES_PATH,
+            body=body,
+            params={"pageNumber": page_number, "pageSize": size},
+        )
+        items, total = payload.get("data"), payload.get("totalCount")
+        if not isinstance(items, list) or not isinstance(total, int):
+            raise RetryableApiError(200, "InvalidResponse", "page lacks data/totalCount", None)
+        self.stats.pages += 1
+        self.stats.records += len(items)
+        return Page(total, int(payload.get("pageNumber") or page_number), items, None)
+
+    async def scan(
+        self, query: YidaQuery, create_from: datetime, create_to: datetime
+    ) -> ScanResult:
+        """Every instance matching ``query`` created in ``[create_from, create_to]``, once each."""
+        started = time.monotonic()
+        scan_began = datetime.now(tz=self.settings.zone)
+        found = InstanceSet()
+        await self._scan_part(query, create_from, create_to, found, scan_began)
+        self.stats.instances = len(found)
+        self.stats.elapsed_s = time.monotonic() - started
+        return ScanResult(found.values(), self.stats)
+
+    async def _read_pages(
+        self, query: YidaQuery, start: datetime, end: datetime, first: Page
+    ) -> list[Page]:
+        size = self.settings.page_size
+        last = math.ceil(first.total_count / size)
+        rest = await asyncio.gather(
+            *(self.get_instances_page(query, start, end, n) for n in range(2, last + 1))
+        )
+        return [first, *rest]
+
+    async def _scan_part(
+        self,
+        query: YidaQuery,
+        start: datetime,
+        end: datetime,
+        found: InstanceSet,
+        scan_began: datetime,
+    ) -> None:
+        first = await self.get_instances_page(query, start, end, 1)
+        if first.total_count > self.settings.deep_paging_cap:
+            await self._scan_split(query, start, end, first.total_count, found, scan_began)
+            return
+        pages = await self._read_pages(query, start, end, first)
+        part = InstanceSet()
+        for page in pages:
+            part.add(page.items)
+        found.add(part.values())
+        totals = {page.total_count for page in pages}
+        if len(totals) > 1 or len(part) != first.total_count:
+            await self._repair_drift(query, start, end, part, found, scan_began)
+
+    async def _scan_split(
+        self,
+        query: YidaQuery,
+        start: datetime,
+        end: datetime,
+        total: int,
+        found: InstanceSet,
+        scan_began: datetime,
+    ) -> None:
+        """Cut a window whose matches exceed the deep-paging cap into parts that fit."""
+        parts = max(2, math.ceil(total / (self.settings.deep_paging_cap * 0.8)))
+        step = (end - start) / parts
+        if step < timedelta(seconds=1):
+            raise DingTalkApiError(
+                None,
+                "deepPagingUnsplittable",
+                f"{total} matches within one second exceed the deep-paging cap",
+                None,
+            )
+        self.stats.window_splits += 1
+        bounds = [start + step * i for i in range(parts)] + [end]
+        # Neighbouring parts share their boundary second: the server's rounding of sub-second
+        # create times cannot then fall between two parts; duplicates are merged by id.
+        await asyncio.gather(
+            *(
+                self._scan_part(query, bounds[i], bounds[i + 1], found, scan_began)
+                for i in range(parts)
+            )
+        )
+
+    async def _repair_drift(
+        self,
+        query: YidaQuery,
+        start: datetime,
+        end: datetime,
+        part: InstanceSet,
+        found: InstanceSet,
+        scan_began: datetime,
+    ) -> None:
+        """Make a part whose result set moved during the scan complete again.
+
+        Forms created or approved while the scan ran are inserted among the pages and push later
+        offsets back; they can slip past pages already read. Every one of them was modified after
+        the scan began, so one narrow query by modified time finds them. What is left to prove is
+        that no older form was skipped; a count of the matches modified before the cutoff (a set
+        that can only shrink) proves it. Only when forms also left the result set does that count
+        disagree, and the older part is read again.
+        """
+        cutoff = (scan_began - self.settings.drift_margin).replace(second=0, microsecond=0)
+        before_cutoff = cutoff - timedelta(seconds=1)
+        changed = replace(query, modified_from=cutoff)
+        unchanged = replace(query, modified_to=before_cutoff)
+        for _ in range(self.settings.max_drift_repairs):
+            self.stats.drift_repairs += 1
+            for page in await self._read_pages(
+                changed, start, end, await self.get_instances_page(changed, start, end, 1)
+            ):
+                found.add(page.items)
+                part.add(page.items)
+            count = await self.get_instances_page(unchanged, start, end, 1, page_size=1)
+            held = sum(1 for item in part.by_id.values() if _modified_before(item, cutoff))
+            if held == count.total_count:
+                return
+            first = await self.get_instances_page(unchanged, start, end, 1)
+            pages = await self._read_pages(unchanged, start, end, first)
+            older = InstanceSet()
+            for page in pages:
+                older.add(page.items)
+            found.add(older.values())
+            part.add(older.values())
+            if len({page.total_count for page in pages}) == 1 and len(older) == first.total_count:
+                return
+        raise ScanDriftError(
+            f"the result set kept changing during {self.settings.max_drift_repairs} repairs"
+        )
+
+
+def _modified_before(instance: Mapping[str, Any], cutoff: datetime) -> bool:
+    try:
+        return parse_gmt(str(instance.get("modifiedTimeGMT"))) < cutoff
+    except ValueError:
+        return True
+
+
+def scan_instances(
+    credentials: YidaCredentials,
+    query: YidaQuery,
+    create_from: datetime,
+    create_to: datetime,
+    *,
+    base_url: str = DEFAULT_BASE_URL,
+    settings: ClientSettings | None = None,
+) -> ScanResult:
+    """Synchronous entry point: one scan of a create-time window with a fresh client."""
+
+    async def run() -> ScanResult:
+        async with YidaClient(credentials, base_url, settings) as client:
+            return await client.scan(query, create_from, create_to)
+
+    return asyncio.run(run())

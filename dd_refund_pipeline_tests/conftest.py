@@ -1,0 +1,96 @@
+"""Shared fixtures: emulators on ephemeral ports, and ground truth computed from their data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import pytest
+
+from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
+from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
+from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline.dingtalk.yida import ClientSettings, YidaCredentials, YidaQuery
+
+# A fixed "now" for the emulator's data, so that every run of the suite sees the same forms.
+AS_OF = datetime(2026, 11, 20, 15, 0, tzinfo=CHINA_TZ)
+SEED_FILTERS = {
+    "selectField_lgkiepju": "是",
+    "radioField_lgk9jn2v": "借款核销",
+    "numberField_lgkiepjv": [0.0001],
+}
+
+
+def credentials_for(config: EmulatorConfig) -> YidaCredentials:
+    return YidaCredentials(config.app_key, config.app_secret, config.system_token)
+
+
+def seed_query(config: EmulatorConfig, **changes: object) -> YidaQuery:
+    """The seed scheme's query: approved, completed 借款核销 refunds with a positive amount."""
+    fields: dict[str, object] = {
+        "app_type": config.app_type,
+        "user_id": config.user_id,
+        "form_uuid": config.form_uuid,
+        "search_fields": SEED_FILTERS,
+        "instance_status": "COMPLETED",
+        "approved_result": "agree",
+    }
+    fields.update(changes)
+    return YidaQuery(**fields)  # type: ignore[arg-type]
+
+
+def expected_seed_ids(server: EmulatorServer, start: datetime, end: datetime) -> set[str]:
+    """Ground truth, written independently of the emulator's filter code."""
+    low, high = start.timestamp() * 1000, end.timestamp() * 1000
+    return {
+        str(i.payload["processInstanceId"])
+        for i in server.state.store.instances
+        if i.status == "COMPLETED"
+        and i.result == "agree"
+        and i.index["selectField_lgkiepju"] == "是"
+        and i.index["radioField_lgk9jn2v"] == "借款核销"
+        and i.index["numberField_lgkiepjv"] is not None
+        and i.index["numberField_lgkiepjv"] >= 0.0001
+        and low <= i.create_ms <= high
+    }
+
+
+def fast_settings(**changes: object) -> ClientSettings:
+    """Client settings for tests: short waits so injected faults cost seconds, not minutes."""
+    values: dict[str, object] = {
+        "backoff_initial_s": 0.05,
+        "backoff_max_s": 0.5,
+        "timeout_s": 2.0,
+        "max_attempts": 8,
+    }
+    values.update(changes)
+    return ClientSettings(**values)  # type: ignore[arg-type]
+
+
+def window(days: int = 60) -> tuple[datetime, datetime]:
+    end = AS_OF.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    return end - timedelta(days=days), end
+
+
+@pytest.fixture(scope="session")
+def shared_emulator() -> Iterator[EmulatorServer]:
+    """A read-only emulator with the demo's 3,000 forms; tests must not change its faults."""
+    with EmulatorServer(EmulatorConfig(instances=3000, seed=7), as_of=AS_OF) as server:
+        yield server
+
+
+@pytest.fixture
+def make_emulator() -> Iterator[object]:
+    """Factory for private emulators that a test may configure freely."""
+    servers: list[EmulatorServer] = []
+
+    def make(as_of: datetime | None = AS_OF, **config: object) -> EmulatorServer:
+        settings = {"instances": 1500, "seed": 11}
+        settings.update(config)
+        server = EmulatorServer(EmulatorConfig(**settings), as_of=as_of).start()  # type: ignore[arg-type]
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
