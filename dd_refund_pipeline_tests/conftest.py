@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+import pymysql
 import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.dingtalk.yida import ClientSettings, YidaCredentials, YidaQuery
+from dd_refund_pipeline.refunds.loader import make_engine
 
 # A fixed "now" for the emulator's data, so that every run of the suite sees the same forms.
 AS_OF = datetime(2026, 11, 20, 15, 0, tzinfo=CHINA_TZ)
@@ -94,3 +100,55 @@ def make_emulator() -> Iterator[object]:
     yield make
     for server in servers:
         server.stop()
+
+
+# MariaDB for the tests: a database of their own, created for the session and dropped after it.
+MYSQL_SERVER = os.environ.get("DD_REFUND_TEST_MYSQL_SERVER", "mysql+pymysql://root@127.0.0.1:3306")
+
+
+def _admin() -> pymysql.connections.Connection:
+    url = sa.make_url(MYSQL_SERVER)
+    return pymysql.connect(
+        host=url.host,
+        port=url.port or 3306,
+        user=url.username,
+        password=url.password or "",
+        autocommit=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> Iterator[str]:
+    name = f"dd_refund_test_{uuid.uuid4().hex[:10]}"
+    with _admin() as admin, admin.cursor() as cursor:
+        cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    try:
+        yield f"{MYSQL_SERVER}/{name}"
+    finally:
+        with _admin() as admin, admin.cursor() as cursor:
+            cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+def _fresh(engine: Engine) -> Engine:
+    with engine.begin() as conn:
+        for table in ("hc_dd_fktk", "hc_dd_fktk_rejects"):
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
+    return engine
+
+
+@pytest.fixture
+def mysql_engine(mysql_url: str) -> Iterator[Engine]:
+    engine = _fresh(make_engine(mysql_url))
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "mysql"])
+def engine(request: pytest.FixtureRequest, tmp_path) -> Iterator[Engine]:
+    """The same tests on the embedded default and on real MariaDB."""
+    if request.param == "sqlite":
+        made = make_engine(f"sqlite:///{tmp_path / 'refunds.db'}")
+    else:
+        made = _fresh(make_engine(request.getfixturevalue("mysql_url")))
+    yield made
+    made.dispose()

@@ -1,0 +1,1 @@
+"""Form specs: one declarative file per Yida form and target table (see ``spec.py``)."""

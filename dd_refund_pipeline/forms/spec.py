@@ -1,0 +1,277 @@
+"""The form spec: one declarative file that says which Yida form to read and how it maps to a table.
+
+A spec holds what the 轻易云 scheme's metadata held: the source form (appType, formUuid, userId,
+the *name* of the variable holding the systemToken), the filters, the field formats
+(``formatResponse``) and the target table's columns with their Chinese labels. It is validated
+when loaded, against the table's DDL in ``sql/``: a typo fails with the spec's name and the
+field, before anything talks to DingTalk or the database. A second form is a second YAML file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dd_refund_pipeline.sqlfiles import read_sql
+
+FORMS_DIR = Path(__file__).resolve().parent
+DEFAULT_FORM = "fktk_refund"
+INSTANCE_PREFIX = "instance."
+# The scheme's value formats we implement (the 轻易云 names).
+FORMATS = frozenset({"date", "dateTime", "string", "intval", "amount"})
+_TEMPLATE_PART = re.compile(r"(\{[^{}]+\})")
+_DDL_COLUMN = re.compile(
+    r"^\s*`(?P<name>\w+)`\s+(?P<type>[A-Z]+(?:\(\s*\d+(?:\s*,\s*\d+)?\s*\))?)"
+    r"(?P<rest>[^\n]*)",
+    re.MULTILINE,
+)
+
+
+class SpecError(ValueError):
+    """A form spec that cannot be used; the message names the spec and the field."""
+
+
+@dataclass(frozen=True)
+class SourceField:
+    """One component of the Yida form."""
+
+    id: str
+    label: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class FormSource:
+    """Which Yida form to read, as whom."""
+
+    app_type: str
+    form_uuid: str
+    user_id: str
+    language: str
+    system_token_env: str
+    fields: dict[str, SourceField]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What ``GetInstances`` is asked for besides the create-time window."""
+
+    search_fields: dict[str, Any]
+    instance_status: str | None
+    approved_result: str | None
+    lookback_days: int
+
+
+@dataclass(frozen=True)
+class FieldFormat:
+    """A ``formatResponse`` rule: field ``new`` is ``old`` in ``format``."""
+
+    old: str
+    new: str
+    format: str
+
+
+@dataclass(frozen=True)
+class TableColumn:
+    """A column of the target table, as its DDL declares it."""
+
+    name: str
+    sql_type: str
+    nullable: bool
+
+    @property
+    def base_type(self) -> str:
+        return self.sql_type.split("(", 1)[0]
+
+    @property
+    def params(self) -> tuple[int, ...]:
+        inside = self.sql_type.partition("(")[2].rstrip(")")
+        return tuple(int(part) for part in inside.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class TargetColumn:
+    """A column we write: a template over source fields, or a constant."""
+
+    name: str
+    label: str
+    value: str
+    format: str | None
+    table_column: TableColumn
+
+    @property
+    def parts(self) -> list[str]:
+        """Literal text and ``{ref}`` placeholders, in order."""
+        return [part for part in _TEMPLATE_PART.split(self.value) if part]
+
+    @property
+    def refs(self) -> list[str]:
+        return [part[1:-1] for part in self.parts if _TEMPLATE_PART.fullmatch(part)]
+
+    @property
+    def is_constant(self) -> bool:
+        return not self.refs
+
+
+@dataclass(frozen=True)
+class Target:
+    """The table rows go to, keyed by ``key``."""
+
+    table: str
+    key: str
+    columns: list[TargetColumn]
+    table_columns: dict[str, TableColumn]
+
+    @property
+    def column_names(self) -> list[str]:
+        return [column.name for column in self.columns]
+
+    def column(self, name: str) -> TargetColumn:
+        return next(column for column in self.columns if column.name == name)
+
+
+@dataclass(frozen=True)
+class FormSpec:
+    """Everything one sync scheme needs to know."""
+
+    name: str
+    title: str
+    source: FormSource
+    filters: Filters
+    formats: list[FieldFormat]
+    target: Target
+
+    def format_for(self, field: str) -> FieldFormat | None:
+        return next((rule for rule in self.formats if rule.new == field), None)
+
+
+def _require(mapping: Any, key: str, where: str) -> Any:
+    if not isinstance(mapping, dict) or key not in mapping or mapping[key] in (None, ""):
+        raise SpecError(f"{where}: '{key}' is required")
+    return mapping[key]
+
+
+def parse_ddl_columns(ddl: str) -> dict[str, TableColumn]:
+    """Columns of a ``CREATE TABLE`` in our MySQL DDL style (backquoted, one per line)."""
+    return {
+        match["name"]: TableColumn(
+            match["name"], match["type"].replace(" ", ""), "NOT NULL" not in match["rest"]
+        )
+        for match in _DDL_COLUMN.finditer(ddl)
+    }
+
+
+def _source(raw: Any, where: str) -> FormSource:
+    fields_raw = _require(raw, "fields", where)
+    fields = {
+        key: SourceField(
+            key,
+            str(_require(value, "label", f"{where}.fields.{key}")),
+            str(_require(value, "kind", f"{where}.fields.{key}")),
+        )
+        for key, value in fields_raw.items()
+    }
+    return FormSource(
+        app_type=str(_require(raw, "app_type", where)),
+        form_uuid=str(_require(raw, "form_uuid", where)),
+        user_id=str(_require(raw, "user_id", where)),
+        language=str(raw.get("language") or "zh_CN"),
+        system_token_env=str(_require(raw, "system_token_env", where)),
+        fields=fields,
+    )
+
+
+def _filters(raw: Any, where: str, source: FormSource) -> Filters:
+    search = dict(raw.get("search_fields") or {}) if isinstance(raw, dict) else {}
+    for key in search:
+        if key not in source.fields:
+            raise SpecError(f"{where}.search_fields: '{key}' is not a field of source.fields")
+    lookback = raw.get("lookback_days", 25) if isinstance(raw, dict) else 25
+    if not isinstance(lookback, int) or lookback < 1:
+        raise SpecError(f"{where}.lookback_days: must be a positive whole number")
+    return Filters(search, raw.get("instance_status"), raw.get("approved_result"), lookback)
+
+
+def _formats(raw: Any, where: str, source: FormSource) -> list[FieldFormat]:
+    rules = []
+    for index, item in enumerate(raw or []):
+        here = f"{where}[{index}]"
+        rule = FieldFormat(
+            str(_require(item, "old", here)),
+            str(_require(item, "new", here)),
+            str(_require(item, "format", here)),
+        )
+        if rule.format not in FORMATS:
+            raise SpecError(
+                f"{here}: unknown format '{rule.format}' (known: {', '.join(sorted(FORMATS))})"
+            )
+        if rule.old not in source.fields:
+            raise SpecError(f"{here}: old field '{rule.old}' is not a field of source.fields")
+        rules.append(rule)
+    return rules
+
+
+def _target(raw: Any, where: str, known_refs: set[str]) -> Target:
+    table = str(_require(raw, "table", where))
+    if not re.fullmatch(r"\w+", table):
+        raise SpecError(f"{where}.table: '{table}' is not a plain table name")
+    table_columns = parse_ddl_columns(read_sql(f"{table}.sql"))
+    columns = []
+    for index, item in enumerate(_require(raw, "columns", where)):
+        here = f"{where}.columns[{index}]"
+        name = str(_require(item, "name", here))
+        if name not in table_columns:
+            raise SpecError(
+                f"{here}: '{name}' is not a column of {table} "
+                f"(sql/{table}.sql has: {', '.join(table_columns)})"
+            )
+        column_format = item.get("format")
+        if column_format is not None and column_format not in FORMATS:
+            raise SpecError(f"{here}: unknown format '{column_format}'")
+        column = TargetColumn(
+            name,
+            str(item.get("label") or name),
+            str(_require(item, "value", here)),
+            column_format,
+            table_columns[name],
+        )
+        for ref in column.refs:
+            if ref not in known_refs and not ref.startswith(INSTANCE_PREFIX):
+                raise SpecError(
+                    f"{here}: '{{{ref}}}' names no field (known: "
+                    f"{', '.join(sorted(known_refs))}, or instance.<key>)"
+                )
+        columns.append(column)
+    key = str(_require(raw, "key", where))
+    if key not in {column.name for column in columns}:
+        raise SpecError(f"{where}.key: '{key}' is not one of the target columns")
+    return Target(table, key, columns, table_columns)
+
+
+def parse_form_spec(raw: Any, origin: str) -> FormSpec:
+    """Validate a spec's parsed YAML; ``origin`` names it in every error."""
+    if not isinstance(raw, dict):
+        raise SpecError(f"form spec {origin}: not a mapping")
+    name = str(raw.get("name") or origin)
+    where = f"form spec {name}"
+    source = _source(_require(raw, "source", where), f"{where}: source")
+    filters = _filters(raw.get("filters") or {}, f"{where}: filters", source)
+    formats = _formats(raw.get("formats"), f"{where}: formats", source)
+    known = set(source.fields) | {rule.new for rule in formats}
+    target = _target(_require(raw, "target", where), f"{where}: target", known)
+    return FormSpec(name, str(raw.get("title") or name), source, filters, formats, target)
+
+
+def load_form_spec(name_or_path: str | Path = DEFAULT_FORM) -> FormSpec:
+    """Load ``forms/<name>.yaml`` (or a path to a YAML file) and validate it."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = FORMS_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise SpecError(f"form spec {name_or_path}: no such file {path}")
+    with path.open(encoding="utf-8") as handle:
+        return parse_form_spec(yaml.safe_load(handle), path.stem)

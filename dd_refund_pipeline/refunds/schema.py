@@ -1,0 +1,45 @@
+"""``python -m dd_refund_pipeline.refunds.schema``: create the target and rejects tables.
+
+Idempotent: existing tables are verified, never altered. The loader also runs this before its
+first write, so the command is for DBAs who prefer to create tables ahead of time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from dd_refund_pipeline.forms.spec import DEFAULT_FORM, load_form_spec
+from dd_refund_pipeline.refunds.loader import DatabaseError, ensure_schema, make_engine, safe_url
+from dd_refund_pipeline.settings import database_url
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m dd_refund_pipeline.refunds.schema", description=__doc__
+    )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="SQLAlchemy URL (default: DD_REFUND_DATABASE_URL, else SQLite)",
+    )
+    parser.add_argument("--form", default=DEFAULT_FORM, help="form spec name or YAML path")
+    args = parser.parse_args(argv)
+    url = args.database_url or database_url()
+    spec = load_form_spec(args.form)
+    engine = make_engine(url)
+    try:
+        created = ensure_schema(engine, spec)
+    except DatabaseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        engine.dispose()
+    tables = ", ".join(created) if created else "nothing (tables exist and match)"
+    print(f"{safe_url(url)}: created {tables}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

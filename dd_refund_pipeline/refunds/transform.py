@@ -1,0 +1,451 @@
+"""Raw Yida instances → the cleaned rows of the target table, and the records that cannot be rows.
+
+Driven entirely by the form spec. Built column-wise with pandas: the only per-record Python is
+pulling the referenced keys out of the instance dicts (list comprehensions), which is what the
+load notes measured as the fastest correct way. Nothing is dropped in silence: every record is
+either a clean row or one or more rejects with the field and a readable reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline.forms.spec import INSTANCE_PREFIX, FormSpec, SpecError, TargetColumn
+
+LINEAGE_COLUMNS = ["partition_date", "source_modified_time", "source_version"]
+REJECT_COLUMNS = [
+    "record_key",
+    "process_instance_id",
+    "partition_date",
+    "field",
+    "reason",
+    "raw_value",
+]
+ID_KEY = "processInstanceId"
+RAW_VALUE_LIMIT = 2000
+# Dates before this, or more than a year ahead, cannot be a refund form's date.
+EARLIEST_DATE = datetime(2000, 1, 1, tzinfo=timezone.utc)
+_AMOUNT = r"^(?P<sign>[+-]?)(?P<int>\d+)(?:\.(?P<frac>\d*))?$"
+_SCIENTIFIC = r"^[+-]?\d+(?:\.\d*)?[eE][+-]?\d+$"
+_STRING = pd.ArrowDtype(pa.string())
+
+
+@dataclass
+class TransformResult:
+    """The cleaned frame (target columns + lineage) and the rejects frame."""
+
+    clean: pd.DataFrame
+    rejects: pd.DataFrame
+    duplicates_dropped: int = 0
+    records: int = 0
+
+    @property
+    def rejected_records(self) -> int:
+        return int(self.rejects["record_key"].nunique()) if len(self.rejects) else 0
+
+
+@dataclass
+class _Problems:
+    """Reasons collected per check, turned into the rejects frame at the end."""
+
+    frames: list[pd.DataFrame] = field(default_factory=list)
+
+    def add(
+        self,
+        mask: pd.Series,
+        field_name: str,
+        reason: Callable[[Any], str] | str,
+        raw: pd.Series,
+    ) -> None:
+        """Record ``reason`` (text, or made from the raw value) for the rows in ``mask``."""
+        if not mask.any():
+            return
+        reasons = (
+            raw[mask].map(reason) if callable(reason) else pd.Series(reason, index=raw.index[mask])
+        )
+        self.frames.append(
+            pd.DataFrame(
+                {
+                    "row": mask.index[mask],
+                    "field": field_name,
+                    "reason": reasons.astype(str).to_numpy(),
+                    "raw_value": _raw_text(raw[mask]).to_numpy(),
+                }
+            )
+        )
+
+
+def _raw_text(values: pd.Series) -> pd.Series:
+    def render(value: Any) -> str | None:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return None
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        if len(text) > RAW_VALUE_LIMIT:
+            return f"{text[:RAW_VALUE_LIMIT]}…(+{len(text) - RAW_VALUE_LIMIT} characters)"
+        return text
+
+    return values.map(render)
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Values as stripped text, missing ones as None."""
+    texts = values.astype(object)
+    present = texts.notna()
+    texts[present] = texts[present].astype(str).str.strip()
+    return texts.where(present, None)
+
+
+def _missing(values: pd.Series) -> pd.Series:
+    return values.isna() | (values == "")
+
+
+def _newest_first_positions(raw: Sequence[Mapping[str, Any]]) -> tuple[list[int], int]:
+    """Positions to keep: one per id, the highest version then the latest modification."""
+    ids = pd.Series([r.get(ID_KEY) for r in raw], dtype=object)
+    has_id = ~_missing(ids)
+    repeated = has_id & ids.duplicated(keep=False)
+    if not repeated.any():
+        return list(range(len(raw))), 0
+    rivals = pd.DataFrame(
+        {
+            "id": ids[repeated],
+            "version": pd.to_numeric(
+                pd.Series(
+                    [raw[p].get("version") for p in ids.index[repeated]],
+                    index=ids.index[repeated],
+                    dtype=object,
+                ),
+                errors="coerce",
+            ),
+            "modified": pd.to_datetime(
+                pd.Series(
+                    [raw[p].get("modifiedTimeGMT") for p in ids.index[repeated]],
+                    index=ids.index[repeated],
+                    dtype=object,
+                ),
+                utc=True,
+                errors="coerce",
+                format="ISO8601",
+            ),
+        }
+    )
+    ordered = rivals.sort_values(["version", "modified"], na_position="first", kind="stable")
+    losers = ordered.index.difference(ordered.drop_duplicates("id", keep="last").index)
+    dropped = set(losers)
+    return [p for p in range(len(raw)) if p not in dropped], len(dropped)
+
+
+class _Columns:
+    """Pulls the values a spec refers to out of the instance dicts, one column at a time."""
+
+    def __init__(self, raw: Sequence[Mapping[str, Any]]) -> None:
+        self.raw = raw
+        self.data = [r.get("data") if isinstance(r.get("data"), Mapping) else None for r in raw]
+        self.index = pd.RangeIndex(len(raw))
+
+        self._cache: dict[str, pd.Series] = {}
+
+    def instance(self, key: str) -> pd.Series:
+        return self._pull(key, lambda: [r.get(key) for r in self.raw])
+
+    def field(self, key: str) -> pd.Series:
+        return self._pull(
+            f"data.{key}", lambda: [d.get(key) if d is not None else None for d in self.data]
+        )
+
+    def _pull(self, name: str, values: Callable[[], list[Any]]) -> pd.Series:
+        if name not in self._cache:
+            self._cache[name] = pd.Series(values(), index=self.index, dtype=object)
+        return self._cache[name]
+
+    def ref(self, ref: str) -> pd.Series:
+        if ref.startswith(INSTANCE_PREFIX):
+            return self.instance(ref.removeprefix(INSTANCE_PREFIX))
+        return self.field(ref)
+
+
+def _epoch_ms_to_wall_clock(
+    values: pd.Series, zone: ZoneInfo, problems: _Problems, field_name: str, label: str
+) -> pd.Series:
+    ms = pd.to_numeric(values, errors="coerce")
+    latest = datetime.now(tz=timezone.utc) + timedelta(days=366)
+    possible = ms.between(EARLIEST_DATE.timestamp() * 1000, latest.timestamp() * 1000)
+    present = ~_missing(values)
+    problems.add(~present, field_name, f"{label} is missing", values)
+    problems.add(
+        present & ~possible,
+        field_name,
+        lambda v: f"{label} {v!r} is not a possible date (epoch ms)",
+        values,
+    )
+    stamps = pd.to_datetime(ms.where(possible), unit="ms", utc=True)
+    return stamps.dt.tz_convert(zone).dt.tz_localize(None).dt.floor("s")
+
+
+def _exact_decimal(
+    texts: pd.Series,
+    column: TargetColumn,
+    label: str,
+    field_name: str,
+    problems: _Problems,
+    positive: bool,
+) -> pd.Series:
+    """Exact decimals with the column's scale from text; no binary floating point on the way."""
+    precision, scale = (*column.table_column.params, 18, 2)[:2]
+    texts = _as_text(texts)
+    # Arrow strings run the regular expressions in C, about ten times faster than object arrays.
+    scientific = texts.astype(_STRING).str.match(_SCIENTIFIC).fillna(False).astype(bool)
+    if scientific.any():
+        texts[scientific] = [format(Decimal(v), "f") for v in texts[scientific]]
+    parts = texts.astype(_STRING).str.extract(_AMOUNT)
+    missing = _missing(texts)
+    numeric = parts["int"].notna() & ~missing
+    fraction = parts["frac"].fillna("")
+    integer = parts["int"].fillna("0").str.lstrip("0")
+    too_precise = numeric & (fraction.str.rstrip("0").str.len() > scale)
+    too_large = numeric & (integer.str.len() > precision - scale)
+    usable = numeric & ~too_precise & ~too_large
+    units = pd.Series(0, index=texts.index, dtype="int64")
+    digits = (parts["int"].fillna("0") + fraction.str.ljust(scale, "0").str[:scale])[usable]
+    units[usable] = digits.astype("int64") * np.where(parts["sign"][usable] == "-", -1, 1)
+    not_positive = usable & (units <= 0) if positive else pd.Series(False, index=texts.index)
+    problems.add(missing, field_name, f"{label} is missing", texts)
+    problems.add(
+        ~missing & ~numeric,
+        field_name,
+        lambda v: f"{label} {v!r} is not a number",
+        texts,
+    )
+    problems.add(
+        too_precise,
+        field_name,
+        lambda v: f"{label} {v!r} has more than {scale} decimal places",
+        texts,
+    )
+    problems.add(
+        too_large,
+        field_name,
+        lambda v: f"{label} {v!r} does not fit DECIMAL({precision},{scale})",
+        texts,
+    )
+    problems.add(
+        not_positive,
+        field_name,
+        lambda v: f"{label} must be greater than 0, got {v!r}",
+        texts,
+    )
+    good = usable & ~not_positive
+    whole, cents = np.divmod(units[good].abs(), 10**scale)
+    signs = np.where(units[good] < 0, "-", "")
+    rendered = (
+        signs
+        + whole.astype(str)
+        + ("." + pd.Series(cents, index=whole.index).astype(str).str.zfill(scale) if scale else "")
+    )
+    result = pd.Series(None, index=texts.index, dtype=object)
+    result[good] = list(map(Decimal, rendered))
+    return result
+
+
+def _amount_texts(columns: _Columns, ref: str) -> pd.Series:
+    """The amount as Yida's exact text: the ``_value`` companion, else the JSON number."""
+    companion = columns.ref(f"{ref}_value")
+    number = columns.ref(ref)
+    use_number = _missing(companion)
+    # repr() is the shortest text that reads back as the same float: 3200.5, not 3200.4999….
+    fallback = number[use_number].map(lambda v: repr(v) if isinstance(v, float) else v)
+    return companion.where(~use_number, fallback)
+
+
+class _Builder:
+    """Builds one spec's target columns over one batch of instances."""
+
+    def __init__(self, spec: FormSpec, columns: _Columns, zone: ZoneInfo) -> None:
+        self.spec, self.columns, self.zone = spec, columns, zone
+        self.problems = _Problems()
+
+    def _source_field(self, ref: str) -> str:
+        rule = self.spec.format_for(ref)
+        return (rule.old if rule else ref).removeprefix(INSTANCE_PREFIX)
+
+    def _label(self, column: TargetColumn) -> str:
+        return f"{column.label} ({column.name})"
+
+    def formatted(self, ref: str, column: TargetColumn) -> pd.Series:
+        rule = self.spec.format_for(ref)
+        if rule is None:
+            return self.columns.ref(ref)
+        values = self.columns.ref(rule.old)
+        if rule.format in ("date", "dateTime"):
+            return _epoch_ms_to_wall_clock(
+                values, self.zone, self.problems, rule.old, self._label(column)
+            )
+        if rule.format == "intval":
+            return pd.to_numeric(values, errors="coerce").astype("Int64")
+        return _as_text(values)
+
+    def build(self, column: TargetColumn) -> pd.Series:
+        index = self.columns.index
+        if column.is_constant:
+            return self.cast(column, pd.Series(column.value, index=index, dtype=object))
+        refs = column.refs
+        if column.format == "amount":
+            values = _amount_texts(self.columns, refs[0])
+        elif column.parts == [f"{{{refs[0]}}}"]:
+            values = self.formatted(refs[0], column)
+        else:
+            values = pd.Series("", index=index, dtype=object)
+            missing = pd.Series(False, index=index)
+            for part in column.parts:
+                if part.startswith("{") and part.endswith("}"):
+                    piece = self.formatted(part[1:-1], column)
+                    missing |= _missing(piece)
+                    values = values + piece.fillna("").astype(str)
+                else:
+                    values = values + part
+            values = values.where(~missing, None)
+        return self.cast(column, values)
+
+    def cast(self, column: TargetColumn, values: pd.Series) -> pd.Series:
+        table_column, label = column.table_column, self._label(column)
+        field_name = self._source_field(column.refs[0]) if column.refs else column.name
+        kind = table_column.base_type
+        if kind == "DECIMAL":
+            return _exact_decimal(
+                values, column, label, field_name, self.problems, positive=column.format == "amount"
+            )
+        if kind in ("DATETIME", "TIMESTAMP", "DATE"):
+            stamps = pd.to_datetime(values, errors="coerce")
+            # A date format has already said why a value is missing or impossible.
+            formatted = bool(column.refs) and self.spec.format_for(column.refs[0]) is not None
+            if not table_column.nullable and not formatted:
+                self.problems.add(stamps.isna(), field_name, f"{label} is missing", values)
+            return stamps
+        if kind in ("INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT"):
+            numbers = pd.to_numeric(values, errors="coerce")
+            if column.is_constant and numbers.isna().any():
+                raise SpecError(
+                    f"form spec {self.spec.name}: {column.name}: constant "
+                    f"{column.value!r} is not a whole number"
+                )
+            self.problems.add(
+                numbers.isna() & ~_missing(values),
+                field_name,
+                lambda v: f"{label} {v!r} is not a whole number",
+                values,
+            )
+            return numbers.astype("Int64")
+        texts = _as_text(values)
+        if not table_column.nullable:
+            self.problems.add(_missing(texts), field_name, f"{label} is missing", values)
+        if kind in ("VARCHAR", "CHAR") and table_column.params:
+            limit = table_column.params[0]
+            lengths = texts.str.len()
+            self.problems.add(
+                lengths > limit,
+                field_name,
+                lambda v: f"{label} is {len(v)} characters, longer than the column's {limit}",
+                texts,
+            )
+        return texts
+
+
+def _record_keys(raw: Sequence[Mapping[str, Any]], ids: pd.Series) -> pd.Series:
+    """The id, or for records without one a stable digest of the whole record."""
+
+    def key(position: int, value: Any) -> str:
+        if isinstance(value, str) and value:
+            return value
+        text = json.dumps(raw[position], ensure_ascii=False, sort_keys=True, default=str)
+        return "sha1:" + hashlib.sha1(text.encode()).hexdigest()
+
+    return pd.Series([key(p, v) for p, v in zip(ids.index, ids, strict=True)], index=ids.index)
+
+
+def _parse_gmt(values: pd.Series) -> pd.Series:
+    """Yida's ``2024-04-27T07:56Z`` as UTC; other ISO-8601 shapes through the slower parser."""
+    parsed = pd.to_datetime(values, utc=True, errors="coerce", format="%Y-%m-%dT%H:%MZ")
+    other = parsed.isna() & values.notna()
+    if other.any():
+        parsed[other] = pd.to_datetime(values[other], utc=True, errors="coerce", format="ISO8601")
+    return parsed
+
+
+def _local_day(moments: pd.Series, zone: ZoneInfo) -> pd.Series:
+    """``YYYY-MM-DD`` of each moment in ``zone`` (numpy's formatter; strftime is per-row Python)."""
+    local = moments.dt.tz_convert(zone).dt.tz_localize(None).to_numpy(dtype="datetime64[D]")
+    days = pd.Series(np.datetime_as_string(local, unit="D"), index=moments.index, dtype=object)
+    return days.where(moments.notna(), None)
+
+
+def empty_rejects() -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype=object) for name in REJECT_COLUMNS})
+
+
+def transform_instances(
+    raw: Sequence[Mapping[str, Any]], spec: FormSpec, zone: ZoneInfo = CHINA_TZ
+) -> TransformResult:
+    """Map raw instances to ``spec``'s target rows plus lineage; unmappable ones to rejects."""
+    records = [r if isinstance(r, Mapping) else {} for r in raw]
+    positions, duplicates = _newest_first_positions(records)
+    batch = [records[p] for p in positions]
+    columns = _Columns(batch)
+    builder = _Builder(spec, columns, zone)
+    record_problems = _Problems()
+
+    ids = columns.instance(ID_KEY)
+    record_problems.add(_missing(ids), ID_KEY, "the record has no processInstanceId", ids)
+    no_data = pd.Series([d is None for d in columns.data], index=columns.index)
+    record_problems.add(
+        no_data, "data", "the record has no form data map", columns.instance("data")
+    )
+    created = _parse_gmt(columns.instance("createTimeGMT"))
+    record_problems.add(
+        created.isna(),
+        "createTimeGMT",
+        "createTimeGMT is missing or not ISO-8601",
+        columns.instance("createTimeGMT"),
+    )
+    frame = pd.DataFrame({column.name: builder.build(column) for column in spec.target.columns})
+    frame["partition_date"] = _local_day(created, zone)
+    frame["source_modified_time"] = _parse_gmt(columns.instance("modifiedTimeGMT"))
+    frame["source_version"] = pd.to_numeric(columns.instance("version"), errors="coerce").astype(
+        "Int64"
+    )
+
+    # A record without form data fails every field; one reason says it better than six.
+    field_problems = [f[~f["row"].isin(columns.index[no_data])] for f in builder.problems.frames]
+    found_frames = [*record_problems.frames, *(f for f in field_problems if len(f))]
+    bad_rows = pd.Index(pd.concat(found_frames)["row"].unique()) if found_frames else []
+    clean = frame.drop(index=bad_rows).reset_index(drop=True)
+    rejects = empty_rejects()
+    if found_frames:
+        found = pd.concat(found_frames, ignore_index=True)
+        keys = _record_keys(batch, ids[found["row"].unique()])
+        rejects = pd.DataFrame(
+            {
+                "record_key": keys[found["row"]].to_numpy(),
+                "process_instance_id": ids[found["row"]]
+                .where(~_missing(ids[found["row"]]), None)
+                .to_numpy(),
+                "partition_date": frame["partition_date"][found["row"]].to_numpy(),
+                "field": found["field"].to_numpy(),
+                "reason": found["reason"].to_numpy(),
+                "raw_value": found["raw_value"].to_numpy(),
+            }
+        )
+        # One reason per record and field: the first, most basic one (no id before "missing").
+        rejects = rejects.drop_duplicates(["record_key", "field"], ignore_index=True)
+    return TransformResult(clean, rejects, duplicates, len(records))

@@ -1,0 +1,247 @@
+"""The upsert into hc_dd_fktk: exact, idempotent, all-or-nothing; on SQLite and real MariaDB."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from dd_refund_pipeline.dingtalk.emulator.generator import generate_instances
+from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline.forms.spec import load_form_spec
+from dd_refund_pipeline.refunds.loader import (
+    DatabaseError,
+    SchemaMismatchError,
+    check_connection,
+    ensure_schema,
+    load_refunds,
+    make_engine,
+    safe_url,
+)
+from dd_refund_pipeline.refunds.transform import transform_instances
+from dd_refund_pipeline_tests.test_transform import instance
+
+SPEC = load_form_spec()
+AS_OF = datetime(2026, 11, 20, 15, 0, tzinfo=CHINA_TZ)
+COLUMNS = SPEC.target.column_names
+
+
+def table_rows(engine: sa.Engine, table: str = "hc_dd_fktk") -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        found = conn.execute(sa.text(f"SELECT * FROM {table} ORDER BY extend_processInstanceId"))
+        return [dict(row._mapping) for row in found]
+
+
+def normalised(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Table rows as comparable tuples (SQLite keeps the amount and time as exact text)."""
+    out = []
+    for row in rows:
+        when = row["datetime_new"]
+        when = when if isinstance(when, datetime) else datetime.fromisoformat(when)
+        out.append(
+            (
+                row["extend_processInstanceId"],
+                row["order_no_new"],
+                when,
+                int(row["qty_count"]),
+                Decimal(str(row["sales_count"])),
+                row["status"],
+                row["Document_Type"],
+            )
+        )
+    return out
+
+
+def frame_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
+    ordered = frame.sort_values("extend_processInstanceId")
+    return [
+        (r[0], r[1], r[2].to_pydatetime(), int(r[3]), r[4], r[5], r[6])
+        for r in ordered[COLUMNS].itertuples(index=False)
+    ]
+
+
+def generated(count: int = 600, seed: int = 5, malformed_rate: float = 0.0):
+    _, made = generate_instances(count, seed=seed, as_of=AS_OF, malformed_rate=malformed_rate)
+    return transform_instances([m.payload for m in made], SPEC)
+
+
+def test_rows_land_exactly(engine):
+    result = generated()
+    outcome = load_refunds(engine, SPEC, result.clean, result.rejects, run_id="run-1")
+    assert (outcome.inserted, outcome.updated, outcome.unchanged) == (len(result.clean), 0, 0)
+    assert normalised(table_rows(engine)) == frame_rows(result.clean)
+
+
+def test_a_second_load_changes_nothing(engine):
+    result = generated()
+    load_refunds(engine, SPEC, result.clean, result.rejects, run_id="run-1")
+    before = table_rows(engine)
+    time.sleep(1.1)  # updated_at has one-second resolution
+    again = load_refunds(engine, SPEC, result.clean, result.rejects, run_id="run-2")
+    assert (again.inserted, again.updated, again.unchanged) == (0, 0, len(result.clean))
+    assert table_rows(engine) == before  # updated_at included: nothing was rewritten
+
+
+def test_a_modified_instance_updates_its_row_only(engine):
+    raw = [
+        instance(processInstanceId=f"id-{n}", data_numberField_lgkiepjv_value=str(10 + n))
+        for n in range(5)
+    ]
+    first = transform_instances(raw, SPEC)
+    load_refunds(engine, SPEC, first.clean, first.rejects, run_id="r1")
+    before = {row["extend_processInstanceId"]: row for row in table_rows(engine)}
+    time.sleep(1.1)
+    raw[2] = instance(
+        processInstanceId="id-2",
+        version=4,
+        data_numberField_lgkiepjv_value="99.9",
+        data_serialNumberField_lgk9jn2s="FKTK20261102099",
+    )
+    second = transform_instances(raw, SPEC)
+    outcome = load_refunds(engine, SPEC, second.clean, second.rejects, run_id="r2")
+    assert (outcome.inserted, outcome.updated, outcome.unchanged) == (0, 1, 4)
+    after = {row["extend_processInstanceId"]: row for row in table_rows(engine)}
+    assert Decimal(str(after["id-2"]["sales_count"])) == Decimal("99.90")
+    assert after["id-2"]["order_no_new"] == "FKTK20261102099(FKTK)"
+    assert after["id-2"]["updated_at"] != before["id-2"]["updated_at"]
+    assert after["id-2"]["created_at"] == before["id-2"]["created_at"]
+    for key in ("id-0", "id-1", "id-3", "id-4"):
+        assert after[key] == before[key]
+
+
+def test_rejects_are_recorded_with_reasons(engine):
+    result = generated(800, seed=9, malformed_rate=0.05)
+    assert len(result.rejects) > 10
+    outcome = load_refunds(engine, SPEC, result.clean, result.rejects, run_id="run-1")
+    assert outcome.rejects_recorded == len(result.rejects)
+    recorded = table_rows_rejects(engine)
+    assert {(r["record_key"], r["field"], r["reason"]) for r in recorded} == set(
+        zip(
+            result.rejects["record_key"],
+            result.rejects["field"],
+            result.rejects["reason"],
+            strict=True,
+        )
+    )
+    first_seen = {r["record_key"]: r["first_seen"] for r in recorded}
+    time.sleep(1.1)
+    load_refunds(engine, SPEC, result.clean, result.rejects, run_id="run-2")
+    again = table_rows_rejects(engine)
+    assert len(again) == len(recorded)
+    assert all(r["run_id"] == "run-2" for r in again)
+    assert all(first_seen[r["record_key"]] == r["first_seen"] for r in again)
+    assert all(r["last_seen"] > r["first_seen"] for r in again) or engine.dialect.name == "sqlite"
+
+
+def table_rows_rejects(engine: sa.Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.text("SELECT * FROM hc_dd_fktk_rejects"))]
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        'O\'Brien "quoted"',
+        "C:\\path\\n\\N",
+        "1); DELETE FROM hc_dd_fktk; --",
+        "NULL",
+        "退款🙂🚀",
+        "tab\tand\nnewline",
+        "",
+    ],
+)
+def test_awkward_text_is_stored_verbatim(engine, value):
+    raw = instance(data_serialNumberField_lgk9jn2s=f"FK{value}", instanceStatus=value or "X")
+    result = transform_instances([raw], SPEC)
+    load_refunds(engine, SPEC, result.clean, result.rejects, run_id="r")
+    [row] = table_rows(engine)
+    assert row["order_no_new"] == f"FK{value}(FKTK)"
+    assert row["status"] == (value or "X")
+
+
+def test_fifty_thousand_rows_in_one_transaction(mysql_engine):
+    result = generated(52_000, seed=21)
+    assert len(result.clean) >= 50_000
+    outcome = load_refunds(mysql_engine, SPEC, result.clean, result.rejects, run_id="big")
+    assert outcome.inserted == len(result.clean)
+    with mysql_engine.connect() as conn:
+        count, total = conn.execute(
+            sa.text("SELECT COUNT(*), SUM(sales_count) FROM hc_dd_fktk")
+        ).one()
+    assert count == len(result.clean)
+    assert total == sum(result.clean["sales_count"])
+
+
+def test_a_failure_in_the_middle_leaves_the_table_as_it_was(engine):
+    result = generated(600, seed=5)
+    load_refunds(engine, SPEC, result.clean.iloc[:100], result.rejects, run_id="r1")
+    before = table_rows(engine)
+    broken = result.clean.copy()
+    # A value the database refuses, in the fourth batch of 100: earlier batches were already sent.
+    broken.loc[broken.index[350], "status"] = None
+    with pytest.raises(Exception):  # noqa: B017 - the driver's own error type differs per database
+        load_refunds(engine, SPEC, broken, result.rejects, run_id="r2", batch_size=100)
+    assert table_rows(engine) == before
+
+
+def test_an_existing_table_that_differs_is_refused_not_altered(engine):
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE TABLE hc_dd_fktk (extend_processInstanceId VARCHAR(64) "
+                "NOT NULL UNIQUE, order_no_new VARCHAR(64), qty_count INT)"
+            )
+        )
+    with pytest.raises(SchemaMismatchError) as raised:
+        ensure_schema(engine, SPEC)
+    message = str(raised.value)
+    for column in ("datetime_new", "sales_count", "status", "Document_Type"):
+        assert column in message
+    columns = [c["name"] for c in sa.inspect(engine).get_columns("hc_dd_fktk")]
+    assert columns == ["extend_processInstanceId", "order_no_new", "qty_count"]
+
+
+def test_a_table_without_the_unique_key_is_refused(mysql_engine):
+    ddl = (load_sql := __import__("dd_refund_pipeline.sqlfiles", fromlist=["read_sql"]).read_sql)(
+        "hc_dd_fktk.sql"
+    ).replace("UNIQUE KEY `uk_hc_dd_fktk_process_instance` (`extend_processInstanceId`),", "")
+    assert load_sql
+    with mysql_engine.begin() as conn:
+        conn.execute(sa.text(ddl))
+    with pytest.raises(SchemaMismatchError, match="no UNIQUE key on extend_processInstanceId"):
+        ensure_schema(mysql_engine, SPEC)
+
+
+def test_schema_is_applied_idempotently(engine):
+    assert ensure_schema(engine, SPEC) == ["hc_dd_fktk", "hc_dd_fktk_rejects"]
+    assert ensure_schema(engine, SPEC) == []
+
+
+def test_passwords_never_appear_in_urls_or_errors():
+    url = "mysql+pymysql://finance:s3cr3t-pw@127.0.0.1:1/erp"
+    assert "s3cr3t-pw" not in safe_url(url)
+    with pytest.raises(DatabaseError) as raised:
+        check_connection(make_engine(url))
+    text = f"{raised.value} {raised.value!r}"
+    assert "s3cr3t-pw" not in text
+    assert "127.0.0.1:1" in text
+
+
+def test_a_url_that_does_not_parse_names_the_setting():
+    with pytest.raises(DatabaseError, match="DD_REFUND_DATABASE_URL"):
+        make_engine("not a url at all")
+
+
+def test_schema_command_creates_then_verifies(tmp_path, capsys):
+    from dd_refund_pipeline.refunds.schema import main
+
+    url = f"sqlite:///{tmp_path / 'cmd.db'}"
+    assert main(["--database-url", url]) == 0
+    assert "created hc_dd_fktk, hc_dd_fktk_rejects" in capsys.readouterr().out
+    assert main(["--database-url", url]) == 0
+    assert "nothing (tables exist and match)" in capsys.readouterr().out

@@ -1,0 +1,231 @@
+"""Raw Yida instances become exactly the seed's rows; everything else is a visible reject."""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from dd_refund_pipeline.dingtalk.emulator.generator import MALFORMED_KINDS, generate_instances
+from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline.forms.spec import load_form_spec
+from dd_refund_pipeline.refunds.transform import LINEAGE_COLUMNS, transform_instances
+
+SPEC = load_form_spec()
+AS_OF = datetime(2026, 11, 20, 15, 0, tzinfo=CHINA_TZ)
+
+
+def instance(**changes: Any) -> dict[str, Any]:
+    """A well-formed refund instance; ``data_*`` keys change its form data."""
+    base: dict[str, Any] = {
+        "processInstanceId": "7d3f2a10-5b9c-4e21-9a6e-0c44e1b2f8a1",
+        "instanceStatus": "COMPLETED",
+        "approvedResult": "agree",
+        "createTimeGMT": "2026-11-01T16:30Z",
+        "modifiedTimeGMT": "2026-11-03T02:00Z",
+        "version": 3,
+        "data": {
+            "dateField_lgkieplu": 1762012800000,  # 2025-11-02 00:00 China time
+            "serialNumberField_lgk9jn2s": "FKTK20261102007",
+            "numberField_lgkiepjv": 3200.5,
+            "numberField_lgkiepjv_value": "3200.5",
+        },
+    }
+    for key, value in changes.items():
+        if key.startswith("data_"):
+            field = key.removeprefix("data_")
+            if value is None:
+                base["data"].pop(field, None)
+            else:
+                base["data"][field] = value
+        else:
+            base[key] = value
+    return base
+
+
+def expected_row(raw: dict[str, Any]) -> dict[str, Any]:
+    """The seed's mapping, written out independently of the transform code."""
+    data = raw["data"]
+    return {
+        "extend_processInstanceId": raw["processInstanceId"],
+        "order_no_new": data["serialNumberField_lgk9jn2s"] + "(FKTK)",
+        "datetime_new": datetime.fromtimestamp(data["dateField_lgkieplu"] / 1000, CHINA_TZ).replace(
+            tzinfo=None
+        ),
+        "qty_count": 1,
+        "sales_count": Decimal(data["numberField_lgkiepjv_value"]).quantize(Decimal("0.01")),
+        "status": raw["instanceStatus"],
+        "Document_Type": "付款退款",
+    }
+
+
+def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    out = frame[SPEC.target.column_names].astype(object).to_dict("records")
+    for row in out:
+        row["datetime_new"] = row["datetime_new"].to_pydatetime()
+    return out
+
+
+def test_generated_instances_map_exactly_to_the_seed_rows():
+    _, generated = generate_instances(1500, seed=5, as_of=AS_OF)
+    raw = [g.payload for g in generated]
+    result = transform_instances(raw, SPEC)
+    with_amount = [r for r in raw if r["data"]["numberField_lgkiepjv_value"]]
+    assert len(with_amount) < len(raw)  # the generator leaves some amounts empty
+    assert rows(result.clean) == [expected_row(r) for r in with_amount]
+    assert list(result.clean.columns) == SPEC.target.column_names + LINEAGE_COLUMNS
+    assert set(result.rejects["field"]) == {"numberField_lgkiepjv"}
+    assert result.rejected_records == len(raw) - len(with_amount)
+
+
+def test_types_of_the_clean_frame():
+    clean = transform_instances([instance()], SPEC).clean
+    assert clean["extend_processInstanceId"].map(type).eq(str).all()
+    assert clean["order_no_new"].iloc[0] == "FKTK20261102007(FKTK)"
+    assert str(clean["datetime_new"].dtype).startswith("datetime64")
+    assert clean["datetime_new"].iloc[0] == pd.Timestamp("2025-11-02 00:00:00")
+    assert str(clean["qty_count"].dtype) == "Int64" and clean["qty_count"].iloc[0] == 1
+    assert clean["sales_count"].iloc[0] == Decimal("3200.50")
+    assert clean["partition_date"].iloc[0] == "2026-11-02"  # 16:30Z is the next day in China
+    assert clean["source_version"].iloc[0] == 3
+    assert clean["source_modified_time"].iloc[0] == pd.Timestamp("2026-11-03T02:00Z")
+
+
+def test_amounts_are_exact_decimals_from_the_value_text():
+    raw = [
+        instance(
+            processInstanceId="a",
+            data_numberField_lgkiepjv=0.1,
+            data_numberField_lgkiepjv_value="0.1",
+        ),
+        instance(
+            processInstanceId="b",
+            data_numberField_lgkiepjv=0.2,
+            data_numberField_lgkiepjv_value="0.2",
+        ),
+        # No text companion: the JSON number's shortest repr, not its binary expansion.
+        instance(
+            processInstanceId="c",
+            data_numberField_lgkiepjv=1234567890123.45,
+            data_numberField_lgkiepjv_value="",
+        ),
+        instance(processInstanceId="d", data_numberField_lgkiepjv_value="15000"),
+        instance(processInstanceId="e", data_numberField_lgkiepjv_value="12.340"),
+    ]
+    amounts = transform_instances(raw, SPEC).clean.set_index("extend_processInstanceId")[
+        "sales_count"
+    ]
+    assert amounts["a"] + amounts["b"] == Decimal("0.30")
+    assert amounts["c"] == Decimal("1234567890123.45")
+    assert amounts["d"] == Decimal("15000.00")
+    assert amounts["e"] == Decimal("12.34")
+    assert all(isinstance(v, Decimal) and v.as_tuple().exponent == -2 for v in amounts)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "reason"),
+    [
+        ({"processInstanceId": ""}, "processInstanceId", "no processInstanceId"),
+        ({"data": None}, "data", "no form data map"),
+        (
+            {"data_numberField_lgkiepjv": None, "data_numberField_lgkiepjv_value": ""},
+            "numberField_lgkiepjv",
+            "金额 (sales_count) is missing",
+        ),
+        (
+            {"data_numberField_lgkiepjv": "abc", "data_numberField_lgkiepjv_value": "abc"},
+            "numberField_lgkiepjv",
+            "'abc' is not a number",
+        ),
+        (
+            {"data_numberField_lgkiepjv_value": "0"},
+            "numberField_lgkiepjv",
+            "must be greater than 0",
+        ),
+        (
+            {"data_numberField_lgkiepjv_value": "-5.5"},
+            "numberField_lgkiepjv",
+            "must be greater than 0",
+        ),
+        (
+            {"data_numberField_lgkiepjv_value": "12.345"},
+            "numberField_lgkiepjv",
+            "more than 2 decimal places",
+        ),
+        (
+            {"data_numberField_lgkiepjv_value": "12345678901234567.5"},
+            "numberField_lgkiepjv",
+            "does not fit DECIMAL(18,2)",
+        ),
+        ({"data_dateField_lgkieplu": None}, "dateField_lgkieplu", "时间 (datetime_new) is missing"),
+        ({"data_dateField_lgkieplu": 10**17}, "dateField_lgkieplu", "not a possible date"),
+        ({"data_dateField_lgkieplu": "soon"}, "dateField_lgkieplu", "not a possible date"),
+        (
+            {"data_serialNumberField_lgk9jn2s": None},
+            "serialNumberField_lgk9jn2s",
+            "单号 (order_no_new) is missing",
+        ),
+        (
+            {"data_serialNumberField_lgk9jn2s": "FKTK" + "9" * 496},
+            "serialNumberField_lgk9jn2s",
+            "is 506 characters, longer than the column's 64",
+        ),
+        ({"createTimeGMT": None}, "createTimeGMT", "createTimeGMT is missing"),
+    ],
+)
+def test_unmappable_records_are_rejected_with_field_and_reason(changes, field, reason):
+    good = instance(processInstanceId="good")
+    bad = instance(**changes) if "data" not in changes else {**instance(), "data": None}
+    result = transform_instances([good, bad], SPEC)
+    assert list(result.clean["extend_processInstanceId"]) == ["good"]
+    assert len(result.rejects) == 1, result.rejects.to_dict("records")
+    reject = result.rejects.iloc[0]
+    assert reject["field"] == field
+    assert reason in reject["reason"]
+    assert reject["record_key"]
+
+
+def test_every_malformed_kind_of_the_emulator_is_rejected_once():
+    _, generated = generate_instances(3000, seed=9, as_of=AS_OF, malformed_rate=0.05)
+    malformed = [g for g in generated if g.malformed]
+    assert {g.malformed for g in malformed} == set(MALFORMED_KINDS)
+    result = transform_instances([g.payload for g in generated], SPEC)
+    rejected_keys = set(result.rejects["record_key"])
+    for g in malformed:
+        key = g.payload["processInstanceId"]
+        if key:
+            assert key in rejected_keys, g.malformed
+    assert not set(result.clean["extend_processInstanceId"]) & rejected_keys
+    # Nothing vanishes: every record is a row or a reject.
+    assert len(result.clean) + result.rejected_records == len(generated)
+
+
+def test_the_newest_copy_of_an_instance_wins():
+    old = instance(version=3, data_numberField_lgkiepjv_value="100")
+    newer = instance(version=4, data_numberField_lgkiepjv_value="200")
+    same_version_later = instance(
+        version=4, modifiedTimeGMT="2026-11-04T02:00Z", data_numberField_lgkiepjv_value="300"
+    )
+    result = transform_instances([newer, same_version_later, old], SPEC)
+    assert list(result.clean["sales_count"]) == [Decimal("300.00")]
+    assert result.duplicates_dropped == 2
+
+
+def test_chinese_and_odd_text_is_untouched():
+    odd = "FKTK'; DROP TABLE hc_dd_fktk;--\\ 退款🙂"
+    result = transform_instances(
+        [instance(data_serialNumberField_lgk9jn2s=odd, instanceStatus="已完成")], SPEC
+    )
+    assert result.clean["order_no_new"].iloc[0] == odd + "(FKTK)"
+    assert result.clean["status"].iloc[0] == "已完成"
+
+
+def test_input_is_not_modified():
+    raw = [instance()]
+    before = copy.deepcopy(raw)
+    transform_instances(raw, SPEC)
+    assert raw == before
