@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint format emulator
+.PHONY: install run dev test bench lint format emulator schema
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,9 +14,26 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## The main job on the embedded defaults: emulator + last 25 days into SQLite (or
+## DD_REFUND_DATABASE_URL), then a summary.
+run: $(STAMP)
+	$(BIN)/python -m dd_refund_pipeline.demo run
+
+## The Dagster UI on http://127.0.0.1:3000 with the emulator behind it.
+dev: $(STAMP)
+	$(BIN)/python -m dd_refund_pipeline.demo dev
+
+## Create (or verify) hc_dd_fktk and its rejects table in DD_REFUND_DATABASE_URL.
+schema: $(STAMP)
+	$(BIN)/python -m dd_refund_pipeline.refunds.schema
+
 ## The whole test suite (needs MariaDB on 127.0.0.1:3306 for the MySQL tests).
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+## Benchmarks (need MariaDB on 127.0.0.1:3306).
+bench: $(STAMP)
+	$(BIN)/python bench/load_bench.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -102,6 +102,8 @@ class TargetColumn:
     value: str
     format: str | None
     table_column: TableColumn
+    # A regular expression every stored value should match (checked after each load).
+    pattern: str | None = None
 
     @property
     def parts(self) -> list[str]:
@@ -232,12 +234,21 @@ def _target(raw: Any, where: str, known_refs: set[str]) -> Target:
         column_format = item.get("format")
         if column_format is not None and column_format not in FORMATS:
             raise SpecError(f"{here}: unknown format '{column_format}'")
+        pattern = item.get("pattern")
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise SpecError(
+                    f"{here}: pattern {pattern!r} is not a regular expression: {exc}"
+                ) from None
         column = TargetColumn(
             name,
             str(item.get("label") or name),
             str(_require(item, "value", here)),
             column_format,
             table_columns[name],
+            pattern,
         )
         for ref in column.refs:
             if ref not in known_refs and not ref.startswith(INSTANCE_PREFIX):

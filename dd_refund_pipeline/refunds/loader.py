@@ -307,3 +307,30 @@ def load_refunds(
     except OperationalError as exc:
         raise _connect_error(engine, exc) from None
     return LoadResult(*counts, recorded, time.monotonic() - started)
+
+
+def stored_rows(
+    engine: Engine, spec: FormSpec, keys: list[str], batch_size: int = BATCH_SIZE
+) -> pd.DataFrame:
+    """The stored rows of ``keys`` (key, order number, time, amount), read in batches."""
+    table = spec.target.table
+    statement = sa.text(read_sql(f"select_rows_{table}.sql")).bindparams(
+        sa.bindparam("keys", expanding=True)
+    )
+    frames = []
+    with engine.connect() as conn:
+        for start in range(0, len(keys), batch_size):
+            result = conn.execute(statement, {"keys": keys[start : start + batch_size]})
+            frames.append(pd.DataFrame(result.fetchall(), columns=list(result.keys())))
+    columns = ["extend_processInstanceId", "order_no_new", "datetime_new", "sales_count"]
+    stored = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+    stored["datetime_new"] = pd.to_datetime(stored["datetime_new"])
+    stored["sales_count"] = stored["sales_count"].map(lambda v: Decimal(str(v)))
+    return stored
+
+
+def duplicate_keys(engine: Engine, spec: FormSpec) -> pd.DataFrame:
+    """Keys stored more than once in the target table (at most 20, most copies first)."""
+    with engine.connect() as conn:
+        result = conn.execute(sa.text(read_sql(f"duplicate_keys_{spec.target.table}.sql")))
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))

@@ -1,0 +1,99 @@
+"""What the data team reads in their DingTalk group when a sync fails or a check flags rows.
+
+Plain text building (markdown for the custom robot), independent of Dagster so it can be tested
+and reused; the sensors in ``defs/sensors.py`` collect the facts and call these.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from dd_refund_pipeline.dingtalk.errors import scrub
+
+# Values that must never reach a chat message, whatever an error happened to contain.
+SECRET_ENV_VARS = (
+    "DINGTALK_APP_SECRET",
+    "YIDA_SYSTEM_TOKEN",
+    "DINGTALK_ROBOT_ACCESS_TOKEN",
+    "DINGTALK_ROBOT_SECRET",
+    "DD_REFUND_DATABASE_URL",
+)
+MAX_ERROR_CHARS = 600
+
+
+@dataclass(frozen=True)
+class StepError:
+    """The root cause of one failed step."""
+
+    step: str
+    error: str
+
+
+@dataclass(frozen=True)
+class FailedCheck:
+    """One asset check that did not pass."""
+
+    asset: str
+    check: str
+    severity: str
+    summary: str
+
+
+def _secret_values() -> list[str]:
+    values = [os.environ.get(name) for name in SECRET_ENV_VARS]
+    return [value for value in values if value]
+
+
+def _clean(text: str) -> str:
+    text = scrub(text, _secret_values()).strip()
+    return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + "…"
+
+
+def _run_link(webserver_url: str | None, run_id: str) -> str:
+    if not webserver_url:
+        return f"run `{run_id[:8]}`"
+    return f"[run {run_id[:8]}]({webserver_url.rstrip('/')}/runs/{run_id})"
+
+
+def _check_lines(checks: Iterable[FailedCheck]) -> list[str]:
+    return [f"- **{c.severity}** `{c.asset}` · `{c.check}`: {_clean(c.summary)}" for c in checks]
+
+
+def run_failure_message(
+    job: str,
+    run_id: str,
+    window: str,
+    step_errors: Sequence[StepError],
+    failed_checks: Sequence[FailedCheck],
+    webserver_url: str | None,
+) -> tuple[str, str]:
+    """Title and markdown of the alert for a failed run: what failed, and why."""
+    lines = [
+        f"### 宜搭退款同步失败 · {job}",
+        f"- 窗口 window: {window}",
+        f"- {_run_link(webserver_url, run_id)}",
+    ]
+    lines += [f"- 步骤 step `{step.step}`: {_clean(step.error)}" for step in step_errors]
+    if failed_checks:
+        lines.append("- 未通过的检查 failed checks:")
+        lines += ["  " + line for line in _check_lines(failed_checks)]
+    return f"宜搭退款同步失败 {job}", "\n".join(lines)
+
+
+def failed_checks_message(
+    job: str,
+    run_id: str,
+    window: str,
+    failed_checks: Sequence[FailedCheck],
+    webserver_url: str | None,
+) -> tuple[str, str]:
+    """Title and markdown of the one message for all failed checks of a successful run."""
+    lines = [
+        f"### 宜搭退款同步: {len(failed_checks)} 项检查未通过 · {job}",
+        f"- 窗口 window: {window}",
+        f"- {_run_link(webserver_url, run_id)}",
+        *_check_lines(failed_checks),
+    ]
+    return f"宜搭退款检查未通过 {len(failed_checks)} 项", "\n".join(lines)

@@ -1,0 +1,210 @@
+"""Asset ``hc_dd_fktk``: the finance table, upserted with the run's rows, and checked after."""
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from dd_refund_pipeline.defs import check_names as checks
+from dd_refund_pipeline.defs.form import FORM_SPEC
+from dd_refund_pipeline.defs.partitions import refund_days
+from dd_refund_pipeline.defs.resources import RefundDatabase
+from dd_refund_pipeline.defs.run_metadata import (
+    GROUP,
+    day_counts_table,
+    preview,
+    record_day_counts,
+    window_label,
+)
+from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline.refunds.batches import RawInstances, RefundFrames
+from dd_refund_pipeline.refunds.loader import (
+    check_connection,
+    duplicate_keys,
+    load_refunds,
+    safe_url,
+    stored_rows,
+)
+from dd_refund_pipeline.refunds.transform import EARLIEST_DATE
+
+TARGET = FORM_SPEC.target
+KEY = TARGET.key
+ASSET = "hc_dd_fktk"
+
+
+def _column_schema() -> dg.TableSchema:
+    """The table's columns as its DDL declares them, with their Chinese labels."""
+    labels = {column.name: column.label for column in TARGET.columns}
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                name,
+                column.sql_type,
+                description=labels.get(name),
+                constraints=dg.TableColumnConstraints(nullable=column.nullable, unique=name == KEY),
+            )
+            for name, column in TARGET.table_columns.items()
+        ]
+    )
+
+
+def _spec(name: str, description: str, severity_hint: str = "") -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(name, asset=ASSET, description=f"{description}{severity_hint}")
+
+
+CHECK_SPECS = [
+    _spec(checks.TABLE_KEYS_UNIQUE, "No processInstanceId is stored twice in the table."),
+    _spec(
+        checks.TABLE_COMPLETE,
+        "For the run's days: rows in the table = unique instances the "
+        "API returned − rejected records.",
+    ),
+    _spec(checks.AMOUNTS_POSITIVE, "Stored sales_count of the run's rows is > 0.", " (WARN)"),
+    _spec(checks.ORDER_NUMBERS_SHAPED, "Stored order_no_new is the serial plus (FKTK).", " (WARN)"),
+    _spec(
+        checks.TIMES_SANE, "Stored datetime_new lies between 2000-01-01 and tomorrow.", " (WARN)"
+    ),
+    _spec(checks.NO_REJECTS, "No source record of the run's days was rejected.", " (WARN)"),
+]
+
+
+def _result(
+    name: str, offenders: pd.DataFrame, severity: dg.AssetCheckSeverity, **metadata: Any
+) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=name,
+        passed=offenders.empty,
+        severity=severity,
+        metadata={
+            "offending": len(offenders),
+            "sample": preview(offenders.head(checks.SAMPLE_SIZE)),
+            **metadata,
+        },
+    )
+
+
+def _validity_checks(stored: pd.DataFrame) -> list[dg.AssetCheckResult]:
+    warn = dg.AssetCheckSeverity.WARN
+    pattern = TARGET.column("order_no_new").pattern or ".*"
+    tomorrow = datetime.now(tz=CHINA_TZ).replace(tzinfo=None) + timedelta(days=1)
+    earliest = EARLIEST_DATE.replace(tzinfo=None)
+    shaped = stored["order_no_new"].map(lambda v: bool(re.match(pattern, str(v))))
+    times = stored["datetime_new"]
+    return [
+        _result(
+            checks.AMOUNTS_POSITIVE, stored[stored["sales_count"] <= 0], warn, checked=len(stored)
+        ),
+        _result(
+            checks.ORDER_NUMBERS_SHAPED, stored[~shaped], warn, checked=len(stored), pattern=pattern
+        ),
+        _result(
+            checks.TIMES_SANE,
+            stored[(times < earliest) | (times > tomorrow)],
+            warn,
+            checked=len(stored),
+        ),
+    ]
+
+
+def _completeness(
+    raw: RawInstances, rejects: pd.DataFrame, stored: pd.DataFrame
+) -> dg.AssetCheckResult:
+    api_ids = {str(i["processInstanceId"]) for i in raw.all() if i.get("processInstanceId")}
+    rejected = {str(k) for k in rejects["process_instance_id"].dropna()} & api_ids
+    anonymous = sum(1 for i in raw.all() if not i.get("processInstanceId"))
+    expected = api_ids - rejected
+    present = set(stored[KEY])
+    missing = sorted(expected - present)
+    unexpected = sorted((present & api_ids) - expected)
+    return dg.AssetCheckResult(
+        check_name=checks.TABLE_COMPLETE,
+        passed=not missing and not unexpected,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "unique_api_instances": len(api_ids),
+            "instances_without_id": anonymous,
+            "rejected_instances": len(rejected),
+            "expected_rows": len(expected),
+            "rows_in_table": len(present & api_ids),
+            "missing_rows": len(missing),
+            "missing_sample": ", ".join(missing[: checks.SAMPLE_SIZE]) or "-",
+            # A record rejected now whose earlier, valid version is still in the table.
+            "rejected_but_stored": len(unexpected),
+            "rejected_but_stored_sample": ", ".join(unexpected[: checks.SAMPLE_SIZE]) or "-",
+        },
+    )
+
+
+def _rejects_check(rejects: pd.DataFrame) -> dg.AssetCheckResult:
+    columns = ["partition_date", "process_instance_id", "field", "reason", "raw_value"]
+    return _result(
+        checks.NO_REJECTS,
+        rejects[columns],
+        dg.AssetCheckSeverity.WARN,
+        rejected_records=int(rejects["record_key"].nunique()) if len(rejects) else 0,
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=refund_days,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"mysql"},
+    metadata={"dagster/table_name": TARGET.table, "dagster/column_schema": _column_schema()},
+    check_specs=CHECK_SPECS,
+    retry_policy=dg.RetryPolicy(
+        max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+    ),
+)
+def hc_dd_fktk(
+    context: dg.AssetExecutionContext,
+    refund_payments: RefundFrames,
+    yida_refund_instances: RawInstances,
+    refund_database: RefundDatabase,
+) -> dg.MaterializeResult:
+    """The finance team's table of approved 付款退款 refunds: one row per processInstanceId.
+
+    Upserted with the run's rows in one transaction (all land or none), created when missing,
+    never altered when it exists. Rejected records go to ``hc_dd_fktk_rejects`` with the reason.
+    """
+    frames = refund_payments
+    engine = refund_database.engine()
+    try:
+        check_connection(engine)
+        outcome = load_refunds(
+            engine, FORM_SPEC, frames.clean, frames.rejects, run_id=context.run_id
+        )
+        keys = list(frames.clean[KEY]) if len(frames.clean) else []
+        api_ids = [
+            str(i["processInstanceId"])
+            for i in yida_refund_instances.all()
+            if i.get("processInstanceId")
+        ]
+        stored = stored_rows(engine, FORM_SPEC, sorted(set(keys) | set(api_ids)))
+        duplicates = duplicate_keys(engine, FORM_SPEC)
+        where = safe_url(engine.url)
+    finally:
+        engine.dispose()
+    rows = frames.clean.groupby("partition_date").size().to_dict() if len(frames.clean) else {}
+    record_day_counts(context, rows)
+    rate = outcome.rows / outcome.seconds if outcome.seconds else 0.0
+    in_window = stored[stored[KEY].isin(set(keys))]
+    return dg.MaterializeResult(
+        metadata={
+            "window": window_label(context),
+            "database": where,
+            **outcome.as_dict(),
+            "rows": outcome.rows,
+            "load_rows_per_s": round(rate),
+            "rows_by_day": day_counts_table({"rows": rows}),
+            "preview": preview(frames.clean, TARGET.column_names),
+        },
+        check_results=[
+            _result(checks.TABLE_KEYS_UNIQUE, duplicates, dg.AssetCheckSeverity.ERROR),
+            _completeness(yida_refund_instances, frames.rejects, stored),
+            *_validity_checks(in_window),
+            _rejects_check(frames.rejects),
+        ],
+    )

@@ -1,0 +1,101 @@
+"""Asset ``refund_payments``: the cleaned refund rows of the run's days, and what was rejected."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+import pandas as pd
+
+from dd_refund_pipeline.defs.check_names import INSTANCE_IDS_UNIQUE, SAMPLE_SIZE
+from dd_refund_pipeline.defs.form import FORM_SPEC
+from dd_refund_pipeline.defs.partitions import refund_days
+from dd_refund_pipeline.defs.run_metadata import (
+    GROUP,
+    day_counts_table,
+    preview,
+    record_day_counts,
+    window_label,
+)
+from dd_refund_pipeline.refunds.batches import RawInstances, RefundFrames
+from dd_refund_pipeline.refunds.transform import empty_rejects, transform_instances
+
+KEY = FORM_SPEC.target.key
+
+
+def _transform_by_day(raw: RawInstances) -> tuple[RefundFrames, int]:
+    """Each day on its own, so every reject keeps the day its raw record is stored under."""
+    clean, rejects, duplicates = [], [], 0
+    for day, items in sorted(raw.by_day.items()):
+        result = transform_instances(items, FORM_SPEC)
+        clean.append(result.clean)
+        rejects.append(result.rejects.assign(partition_date=day))
+        duplicates += result.duplicates_dropped
+    frames = RefundFrames(
+        pd.concat(clean, ignore_index=True) if clean else pd.DataFrame(),
+        pd.concat(rejects, ignore_index=True) if rejects else empty_rejects(),
+    )
+    return frames, duplicates
+
+
+def _unique_ids_check(clean: pd.DataFrame) -> dg.AssetCheckResult:
+    repeated = clean[clean[KEY].duplicated(keep=False)]
+    ids = repeated[KEY].drop_duplicates()
+    return dg.AssetCheckResult(
+        check_name=INSTANCE_IDS_UNIQUE,
+        passed=ids.empty,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "duplicated_ids": len(ids),
+            "rows_involved": len(repeated),
+            "sample": preview(
+                repeated.sort_values(KEY).head(SAMPLE_SIZE),
+                [KEY, "partition_date", "source_version"],
+            ),
+        },
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=refund_days,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    io_manager_key="refund_storage",
+    kinds={"pandas", "parquet"},
+    check_specs=[
+        dg.AssetCheckSpec(
+            INSTANCE_IDS_UNIQUE,
+            asset="refund_payments",
+            blocking=True,
+            description="Each processInstanceId appears once in the window; a failure stops the "
+            "load into hc_dd_fktk.",
+        )
+    ],
+)
+def refund_payments(
+    context: dg.AssetExecutionContext, yida_refund_instances: RawInstances
+) -> Iterator[dg.Output[RefundFrames] | dg.AssetCheckResult]:
+    """The rows ``hc_dd_fktk`` will hold for the run's days, mapped as the form spec says.
+
+    ``datetime_new`` from the form date, ``order_no_new`` = serial + ``(FKTK)``, exact
+    ``sales_count``, ``qty_count`` 1, ``Document_Type`` 付款退款; one Parquet file per day, and
+    beside it the day's rejected records with the field and the reason.
+    """
+    frames, duplicates = _transform_by_day(yida_refund_instances)
+    clean, rejects = frames.clean, frames.rejects
+    rows = clean.groupby("partition_date").size().to_dict() if len(clean) else {}
+    rejected = (
+        rejects.groupby("partition_date")["record_key"].nunique().to_dict() if len(rejects) else {}
+    )
+    record_day_counts(context, rows)
+    yield dg.Output(
+        frames,
+        metadata={
+            "window": window_label(context),
+            "rows": len(clean),
+            "rejected_records": int(rejects["record_key"].nunique()) if len(rejects) else 0,
+            "duplicates_merged": duplicates,
+            "rows_by_day": day_counts_table({"rows": rows, "rejected": rejected}),
+            "preview": preview(clean, FORM_SPEC.target.column_names),
+            "rejects_preview": preview(rejects, ["process_instance_id", "field", "reason"]),
+        },
+    )
+    yield _unique_ids_check(clean)

@@ -1,0 +1,133 @@
+"""Resources: Yida access, the refund database, the file storage between assets, the robot.
+
+Secrets reach them only as ``dg.EnvVar``: the UI and the run snapshot show the variable's name,
+never its value, and a missing one fails the run at start with the variable's name.
+"""
+
+import os
+from datetime import datetime
+
+import dagster as dg
+from pydantic import field_validator
+from sqlalchemy.engine import Engine
+
+from dd_refund_pipeline.defs.form import FORM_SPEC
+from dd_refund_pipeline.defs.storage import RefundFileStorage
+from dd_refund_pipeline.dingtalk.robot import RobotReply, RobotSender
+from dd_refund_pipeline.dingtalk.yida import (
+    DEFAULT_BASE_URL,
+    ClientSettings,
+    ScanResult,
+    YidaCredentials,
+    scan_instances,
+)
+from dd_refund_pipeline.forms.spec import FormSpec
+from dd_refund_pipeline.refunds.loader import make_engine
+from dd_refund_pipeline.refunds.source import yida_query
+from dd_refund_pipeline.settings import DATABASE_URL_ENV, default_database_url
+
+DEFAULT_ROBOT_URL = "https://oapi.dingtalk.com"
+
+
+def _http_url(value: str, setting: str) -> str:
+    # At definition time the value is the EnvVar itself; it is checked again once resolved.
+    if isinstance(value, dg.EnvVar):
+        return value
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"{setting} must be an http(s) URL")
+    return value.rstrip("/")
+
+
+class YidaResource(dg.ConfigurableResource):
+    """DingTalk Yida for one app: where it is, its credentials, and how hard we may call it."""
+
+    base_url: str = DEFAULT_BASE_URL
+    app_key: str
+    app_secret: str
+    system_token: str
+    qps: float = 20.0
+    max_in_flight: int = 8
+    deep_paging_cap: int = 5000
+    timeout_s: float = 20.0
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return _http_url(value, "DINGTALK_BASE_URL")
+
+    def scan(self, spec: FormSpec, start: datetime, end: datetime) -> ScanResult:
+        """Every instance of ``spec``'s query created in ``[start, end]``, once each."""
+        return scan_instances(
+            YidaCredentials(self.app_key, self.app_secret, self.system_token),
+            yida_query(spec),
+            start,
+            end,
+            base_url=self.base_url,
+            settings=ClientSettings(
+                qps=self.qps,
+                max_in_flight=self.max_in_flight,
+                deep_paging_cap=self.deep_paging_cap,
+                timeout_s=self.timeout_s,
+            ),
+        )
+
+
+class RefundDatabase(dg.ConfigurableResource):
+    """The finance database holding ``hc_dd_fktk`` (a SQLAlchemy URL; SQLite when unset)."""
+
+    url: str | None = None
+
+    def engine(self) -> Engine:
+        """A new engine (pre-ping on); dispose of it when done."""
+        return make_engine(self.url or default_database_url())
+
+
+class DingTalkRobot(dg.ConfigurableResource):
+    """The team's DingTalk group robot; without a token, alerts go to the log only."""
+
+    base_url: str = DEFAULT_ROBOT_URL
+    access_token: str | None = None
+    secret: str | None = None
+    webserver_url: str | None = None
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return _http_url(value, "DINGTALK_ROBOT_BASE_URL")
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.access_token)
+
+    def send_markdown(self, title: str, text: str) -> RobotReply:
+        if not self.access_token:
+            return RobotReply(-3, "no robot configured (DINGTALK_ROBOT_ACCESS_TOKEN unset)")
+        return RobotSender(self.base_url, self.access_token, self.secret).send_markdown(title, text)
+
+
+def _env(name: str, default: str | None = None) -> dg.EnvVar | str | None:
+    """``EnvVar(name)`` when the variable is set, else ``default``: optional settings stay
+    optional, and set ones are still resolved (and hidden) the ``EnvVar`` way."""
+    return dg.EnvVar(name) if os.environ.get(name) else default
+
+
+@dg.definitions
+def resources() -> dg.Definitions:
+    return dg.Definitions(
+        resources={
+            "yida": YidaResource(
+                base_url=_env("DINGTALK_BASE_URL", DEFAULT_BASE_URL),
+                app_key=dg.EnvVar("DINGTALK_APP_KEY"),
+                app_secret=dg.EnvVar("DINGTALK_APP_SECRET"),
+                system_token=dg.EnvVar(FORM_SPEC.source.system_token_env),
+            ),
+            "refund_database": RefundDatabase(url=_env(DATABASE_URL_ENV)),
+            "refund_storage": RefundFileStorage(base_url=_env("DD_REFUND_STORAGE_URL")),
+            "dingtalk_robot": DingTalkRobot(
+                base_url=_env("DINGTALK_ROBOT_BASE_URL", DEFAULT_ROBOT_URL),
+                access_token=_env("DINGTALK_ROBOT_ACCESS_TOKEN"),
+                secret=_env("DINGTALK_ROBOT_SECRET"),
+                webserver_url=_env("DAGSTER_WEBSERVER_URL"),
+            ),
+        }
+    )

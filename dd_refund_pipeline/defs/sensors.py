@@ -1,0 +1,120 @@
+"""Alerts to the team's DingTalk group: failed runs, and failed checks of successful runs."""
+
+from collections.abc import Mapping
+
+import dagster as dg
+
+from dd_refund_pipeline.alerts import (
+    FailedCheck,
+    StepError,
+    failed_checks_message,
+    run_failure_message,
+)
+from dd_refund_pipeline.defs.resources import DingTalkRobot
+from dd_refund_pipeline.defs.schedules import RANGE_END_TAG, RANGE_START_TAG
+
+
+def run_window(tags: Mapping[str, str]) -> str:
+    """The days a run covered, from its partition tags."""
+    if RANGE_START_TAG in tags:
+        start, end = tags[RANGE_START_TAG], tags.get(RANGE_END_TAG, "?")
+        return start if start == end else f"{start}...{end}"
+    return tags.get("dagster/partition", "unpartitioned")
+
+
+def _summary(metadata: Mapping[str, dg.MetadataValue]) -> str:
+    numbers = [
+        f"{key}={value.value}"
+        for key, value in metadata.items()
+        if isinstance(value.value, int | float) and not isinstance(value.value, bool)
+    ]
+    return ", ".join(numbers) or "failed"
+
+
+def failed_checks_of_run(instance: dg.DagsterInstance, run_id: str) -> list[FailedCheck]:
+    """Every check evaluation of the run that did not pass (run-scoped: works on any storage)."""
+    records = instance.get_records_for_run(
+        run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ).records
+    failed = []
+    for record in records:
+        event = record.event_log_entry.dagster_event
+        evaluation = event.event_specific_data if event else None
+        if evaluation is None or evaluation.passed:
+            continue
+        failed.append(
+            FailedCheck(
+                evaluation.asset_key.to_user_string(),
+                evaluation.check_name,
+                evaluation.severity.value,
+                _summary(evaluation.metadata),
+            )
+        )
+    return failed
+
+
+def _root_cause(event: dg.DagsterEvent) -> str:
+    error = event.event_specific_data.error if event.event_specific_data else None
+    # Dagster wraps user errors (DagsterExecutionStepExecutionError); the cause says what broke.
+    while error is not None and error.cause is not None:
+        error = error.cause
+    return error.message.strip() if error else "unknown error"
+
+
+def _deliver(
+    context: dg.RunStatusSensorContext, robot: DingTalkRobot, title: str, text: str
+) -> None:
+    """Send, or log why not; an alert that cannot be sent never breaks the sensor."""
+    try:
+        reply = robot.send_markdown(title, text)
+    except Exception as exc:
+        context.log.warning(f"DingTalk alert failed: {type(exc).__name__}")
+        return
+    if reply.ok:
+        context.log.info(f"DingTalk alert sent: {title}")
+    else:
+        context.log.warning(f"DingTalk alert not sent ({reply.errcode} {reply.errmsg}):\n{text}")
+
+
+@dg.run_failure_sensor(
+    name="dingtalk_on_run_failure", default_status=dg.DefaultSensorStatus.RUNNING
+)
+def dingtalk_on_run_failure(
+    context: dg.RunFailureSensorContext, dingtalk_robot: DingTalkRobot
+) -> None:
+    """A failed run → the job, its days, each failed step's root cause, and a link to the run."""
+    run = context.dagster_run
+    steps = [
+        StepError(event.step_key or "?", _root_cause(event))
+        for event in context.get_step_failure_events()
+    ]
+    if not steps and context.failure_event.message:
+        steps = [StepError("run", context.failure_event.message)]
+    title, text = run_failure_message(
+        run.job_name,
+        run.run_id,
+        run_window(run.tags),
+        steps,
+        failed_checks_of_run(context.instance, run.run_id),
+        dingtalk_robot.webserver_url,
+    )
+    _deliver(context, dingtalk_robot, title, text)
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    name="dingtalk_on_failed_checks",
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def dingtalk_on_failed_checks(
+    context: dg.RunStatusSensorContext, dingtalk_robot: DingTalkRobot
+) -> None:
+    """A successful run whose WARN or non-blocking checks failed → one message for all of them."""
+    run = context.dagster_run
+    failed = failed_checks_of_run(context.instance, run.run_id)
+    if not failed:
+        return
+    title, text = failed_checks_message(
+        run.job_name, run.run_id, run_window(run.tags), failed, dingtalk_robot.webserver_url
+    )
+    _deliver(context, dingtalk_robot, title, text)

@@ -1,0 +1,108 @@
+"""Files between the assets, one per daily partition, that a person can open.
+
+Raw instances are JSON Lines (every instance's full payload, one per line); cleaned rows and
+rejects are Parquet with typed columns. A day with nothing in it is still written (an empty
+file), so it reads back as "materialized, zero rows". The base location is any fsspec URL
+(a local folder by default; ``s3://…``, ``gs://…`` in production); never pickle.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from upath import UPath
+
+from dd_refund_pipeline.forms.spec import FormSpec
+from dd_refund_pipeline.refunds.transform import LINEAGE_COLUMNS, REJECT_COLUMNS
+
+
+class MissingPartitionError(FileNotFoundError):
+    """A partition that was never materialized was asked for."""
+
+
+def _arrow_type(sql_type: str) -> pa.DataType:
+    base = sql_type.split("(", 1)[0]
+    if base == "DECIMAL":
+        precision, scale = (int(p) for p in sql_type[len(base) + 1 : -1].split(","))
+        return pa.decimal128(precision, scale)
+    if base in ("DATETIME", "TIMESTAMP"):
+        return pa.timestamp("us")
+    if base in ("INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT"):
+        return pa.int64()
+    return pa.string()
+
+
+def clean_schema(spec: FormSpec) -> pa.Schema:
+    """The Parquet schema of cleaned rows: the table's types plus lineage."""
+    fields = [
+        pa.field(column.name, _arrow_type(column.table_column.sql_type))
+        for column in spec.target.columns
+    ]
+    fields += [
+        pa.field("partition_date", pa.string()),
+        pa.field("source_modified_time", pa.timestamp("us", tz="UTC")),
+        pa.field("source_version", pa.int64()),
+    ]
+    return pa.schema(fields)
+
+
+REJECTS_SCHEMA = pa.schema([pa.field(name, pa.string()) for name in REJECT_COLUMNS])
+_PANDAS_TYPES = {pa.int64(): pd.Int64Dtype()}
+
+
+class PartitionFileStore:
+    """Reads and writes one asset's files per partition key under ``base_url``."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base = UPath(base_url)
+
+    def path(self, asset: str, key: str, suffix: str) -> UPath:
+        return self.base / asset / f"{key}{suffix}"
+
+    def _write_bytes(self, path: UPath, payload: bytes) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(payload)
+
+    def _existing(self, asset: str, key: str, suffix: str) -> UPath:
+        path = self.path(asset, key, suffix)
+        if not path.exists():
+            raise MissingPartitionError(
+                f"partition {key} of {asset} was never materialized ({path}); materialize it "
+                f"(or its range) first"
+            )
+        return path
+
+    # -- raw instances -------------------------------------------------------------------
+
+    def write_instances(self, asset: str, key: str, instances: Iterable[Mapping[str, Any]]) -> None:
+        lines = (json.dumps(item, ensure_ascii=False, separators=(",", ":")) for item in instances)
+        text = "".join(f"{line}\n" for line in lines)
+        self._write_bytes(self.path(asset, key, ".jsonl"), text.encode("utf-8"))
+
+    def read_instances(self, asset: str, key: str) -> list[dict[str, Any]]:
+        text = self._existing(asset, key, ".jsonl").read_text(encoding="utf-8")
+        return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+    # -- frames --------------------------------------------------------------------------
+
+    def write_frame(
+        self, asset: str, key: str, suffix: str, frame: pd.DataFrame, schema: pa.Schema
+    ) -> None:
+        table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        self._write_bytes(self.path(asset, key, suffix), buffer.getvalue())
+
+    def read_frame(self, asset: str, key: str, suffix: str) -> pd.DataFrame:
+        payload = self._existing(asset, key, suffix).read_bytes()
+        table = pq.read_table(io.BytesIO(payload))
+        return table.to_pandas(types_mapper=_PANDAS_TYPES.get)
+
+
+__all__ = ["LINEAGE_COLUMNS", "MissingPartitionError", "PartitionFileStore", "clean_schema"]

@@ -1,0 +1,314 @@
+"""The Dagster product end to end: real definitions, the emulator over HTTP, real MariaDB.
+
+Protects what the finance team relies on every morning: the right rows for any range, one scan
+per run, idempotent reruns, no API calls when only the table is rebuilt, a duplicate stopping the
+load, alerts that say what broke, and the schedule's window at China midnight.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from dd_refund_pipeline.definitions import defs
+from dd_refund_pipeline.defs.check_names import INSTANCE_IDS_UNIQUE, NO_REJECTS
+from dd_refund_pipeline.defs.resources import DingTalkRobot
+from dd_refund_pipeline.defs.schedules import (
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    dd_refund_daily_schedule,
+    lookback_days,
+)
+from dd_refund_pipeline.defs.sensors import dingtalk_on_failed_checks, dingtalk_on_run_failure
+from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
+from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
+from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline.refunds.loader import make_engine
+from dd_refund_pipeline_tests.conftest import AS_OF, _fresh
+
+ASSETS = ["yida_refund_instances", "refund_payments", "hc_dd_fktk"]
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[EmulatorServer]:
+    config = EmulatorConfig(instances=3000, seed=7, malformed_rate=0.02)
+    with EmulatorServer(config, as_of=AS_OF) as server:
+        yield server
+
+
+@pytest.fixture
+def pipeline(emulator, mysql_url, tmp_path, monkeypatch) -> Iterator[dict[str, Any]]:
+    """Settings pointing the real definitions at the emulator, MariaDB and a temporary home."""
+    config = emulator.state.config
+    env = {
+        "DINGTALK_BASE_URL": emulator.base_url,
+        "DINGTALK_APP_KEY": config.app_key,
+        "DINGTALK_APP_SECRET": config.app_secret,
+        "YIDA_SYSTEM_TOKEN": config.system_token,
+        "DD_REFUND_DATABASE_URL": mysql_url,
+        "DD_REFUND_STORAGE_URL": str(tmp_path / "storage"),
+        "DINGTALK_ROBOT_BASE_URL": emulator.base_url,
+        "DINGTALK_ROBOT_ACCESS_TOKEN": config.robot_access_token,
+        "DINGTALK_ROBOT_SECRET": config.robot_secret or "",
+        "DAGSTER_WEBSERVER_URL": "http://dagster.example:3000",
+        "DAGSTER_HOME": str(tmp_path / "home"),
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    engine = _fresh(make_engine(mysql_url))
+    with dg.instance_for_test() as instance:
+        yield {
+            "instance": instance,
+            "engine": engine,
+            "defs": defs(),
+            "storage": tmp_path / "storage",
+            "emulator": emulator,
+        }
+    engine.dispose()
+
+
+def materialize(
+    pipeline: dict[str, Any], start: str, end: str, assets: list[str] | None = None
+) -> dg.ExecuteInProcessResult:
+    job = pipeline["defs"].resolve_job_def("dd_refund_sync_job")
+    if assets is not None:
+        job = job.get_subset(asset_selection={dg.AssetKey(a) for a in assets})
+    return job.execute_in_process(
+        tags={RANGE_START_TAG: start, RANGE_END_TAG: end},
+        instance=pipeline["instance"],
+        raise_on_error=False,
+    )
+
+
+def expected_rows(server: EmulatorServer, start: str, end: str) -> dict[str, tuple[Any, ...]]:
+    """What hc_dd_fktk must hold, computed from the generator's data, not the transform."""
+    low = datetime.fromisoformat(start).replace(tzinfo=CHINA_TZ)
+    high = datetime.fromisoformat(end).replace(tzinfo=CHINA_TZ) + timedelta(days=1)
+    rows = {}
+    for instance in server.state.store.instances:
+        payload, index = instance.payload, instance.index
+        if not (
+            instance.status == "COMPLETED"
+            and instance.result == "agree"
+            and index["selectField_lgkiepju"] == "是"
+            and index["radioField_lgk9jn2v"] == "借款核销"
+            and (index["numberField_lgkiepjv"] or 0) >= 0.0001
+            and low.timestamp() * 1000 <= instance.create_ms < high.timestamp() * 1000
+            and instance.malformed is None
+        ):
+            continue
+        data = payload["data"]
+        when = datetime.fromtimestamp(data["dateField_lgkieplu"] / 1000, CHINA_TZ)
+        rows[payload["processInstanceId"]] = (
+            data["serialNumberField_lgk9jn2s"] + "(FKTK)",
+            when.replace(tzinfo=None),
+            1,
+            Decimal(data["numberField_lgkiepjv_value"]).quantize(Decimal("0.01")),
+            payload["instanceStatus"],
+            "付款退款",
+        )
+    return rows
+
+
+def table(engine: sa.Engine) -> dict[str, tuple[Any, ...]]:
+    with engine.connect() as conn:
+        found = conn.execute(
+            sa.text(
+                "SELECT extend_processInstanceId, order_no_new, datetime_new, qty_count, "
+                "sales_count, status, Document_Type FROM hc_dd_fktk"
+            )
+        )
+        return {row[0]: tuple(row[1:]) for row in found}
+
+
+def table_with_times(engine: sa.Engine) -> list[tuple[Any, ...]]:
+    with engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                sa.text("SELECT * FROM hc_dd_fktk ORDER BY extend_processInstanceId")
+            )
+        ]
+
+
+def list_calls(pipeline: dict[str, Any]) -> int:
+    return int(pipeline["emulator"].state.stats.calls["instances"])
+
+
+def test_a_three_day_range_loads_exactly_the_expected_rows(pipeline):
+    calls_before = list_calls(pipeline)
+    result = materialize(pipeline, "2026-11-01", "2026-11-03")
+    assert result.success
+    expected = expected_rows(pipeline["emulator"], "2026-11-01", "2026-11-03")
+    assert expected
+    assert table(pipeline["engine"]) == expected
+    # One scan of the whole window, never one per day.
+    assert list_calls(pipeline) - calls_before == -(-len(expected) // 100)
+    per_day = {
+        m.partition: m.metadata["dagster/row_count"].value
+        for m in result.asset_materializations_for_node("hc_dd_fktk")
+    }
+    assert set(per_day) == {"2026-11-01", "2026-11-02", "2026-11-03"}
+    assert sum(per_day.values()) == len(expected)
+    assert len(set(per_day.values())) > 1  # each day its own count, not the window total
+    stored = Path(pipeline["storage"], "yida_refund_instances", "2026-11-02.jsonl")
+    assert all(json.loads(line)["processInstanceId"] for line in stored.read_text().splitlines())
+
+
+def test_a_rerun_changes_nothing(pipeline):
+    materialize(pipeline, "2026-11-01", "2026-11-03")
+    before = table_with_times(pipeline["engine"])
+    again = materialize(pipeline, "2026-11-01", "2026-11-03")
+    assert again.success
+    [load, *_] = again.asset_materializations_for_node("hc_dd_fktk")
+    assert load.metadata["inserted"].value == 0 and load.metadata["updated"].value == 0
+    assert table_with_times(pipeline["engine"]) == before
+
+
+def test_rebuilding_the_table_reads_stored_raw_data_without_api_calls(pipeline):
+    materialize(pipeline, "2026-11-01", "2026-11-05")
+    with pipeline["engine"].begin() as conn:
+        conn.execute(sa.text("DELETE FROM hc_dd_fktk"))
+    calls_before = list_calls(pipeline)
+    result = materialize(pipeline, "2026-11-02", "2026-11-04", ["refund_payments", "hc_dd_fktk"])
+    assert result.success
+    assert list_calls(pipeline) == calls_before
+    assert table(pipeline["engine"]) == expected_rows(
+        pipeline["emulator"], "2026-11-02", "2026-11-04"
+    )
+
+
+def test_a_duplicate_upstream_fails_the_blocking_check_and_leaves_the_table(pipeline):
+    materialize(pipeline, "2026-11-01", "2026-11-02")
+    before = table_with_times(pipeline["engine"])
+    folder = Path(pipeline["storage"], "yida_refund_instances")
+    first_day = (folder / "2026-11-01.jsonl").read_text().splitlines()
+    with (folder / "2026-11-02.jsonl").open("a") as second_day:
+        second_day.write(first_day[0] + "\n")
+    result = materialize(pipeline, "2026-11-01", "2026-11-02", ["refund_payments", "hc_dd_fktk"])
+    assert not result.success
+    [check] = [
+        c for c in result.get_asset_check_evaluations() if c.check_name == INSTANCE_IDS_UNIQUE
+    ]
+    assert not check.passed and check.metadata["duplicated_ids"].value == 1
+    assert not result.asset_materializations_for_node("hc_dd_fktk")
+    assert table_with_times(pipeline["engine"]) == before
+
+    robot = DingTalkRobot(
+        base_url=pipeline["emulator"].base_url,
+        access_token=pipeline["emulator"].state.config.robot_access_token,
+        secret=pipeline["emulator"].state.config.robot_secret,
+        webserver_url="http://dagster.example:3000",
+    )
+    context = dg.build_run_status_sensor_context(
+        sensor_name="dingtalk_on_run_failure",
+        dagster_instance=pipeline["instance"],
+        dagster_run=result.dagster_run,
+        dagster_event=result.get_run_failure_event(),
+        resources={"dingtalk_robot": robot},
+    ).for_run_failure()
+    sent = len(pipeline["emulator"].state.robot.messages)
+    dingtalk_on_run_failure(context)
+    [message] = pipeline["emulator"].state.robot.messages[sent:]
+    text = message["markdown"]["text"]
+    assert "dd_refund_sync_job" in text and "2026-11-01...2026-11-02" in text
+    assert "refund_payments" in text and "blocking" in text.lower()
+    assert INSTANCE_IDS_UNIQUE in text
+    assert f"http://dagster.example:3000/runs/{result.run_id}" in text
+
+
+def test_failed_warn_checks_of_a_successful_run_send_one_message(pipeline):
+    result = materialize(pipeline, "2026-10-20", "2026-11-10")
+    assert result.success
+    failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
+    assert [c.check_name for c in failed] == [NO_REJECTS]  # the emulator's 2% malformed forms
+    robot = DingTalkRobot(
+        base_url=pipeline["emulator"].base_url,
+        access_token=pipeline["emulator"].state.config.robot_access_token,
+        secret=pipeline["emulator"].state.config.robot_secret,
+    )
+    [record] = pipeline["instance"].get_records_for_run(
+        result.run_id, of_type=dg.DagsterEventType.RUN_SUCCESS
+    ).records
+    success_event = record.event_log_entry.dagster_event
+    context = dg.build_run_status_sensor_context(
+        sensor_name="dingtalk_on_failed_checks",
+        dagster_instance=pipeline["instance"],
+        dagster_run=result.dagster_run,
+        dagster_event=success_event,
+        resources={"dingtalk_robot": robot},
+    )
+    sent = len(pipeline["emulator"].state.robot.messages)
+    dingtalk_on_failed_checks(context)
+    [message] = pipeline["emulator"].state.robot.messages[sent:]
+    assert NO_REJECTS in message["markdown"]["text"]
+    assert "2026-10-20...2026-11-10" in message["markdown"]["text"]
+
+
+def test_the_scheduled_run_covers_25_days_in_one_run(pipeline):
+    tick = datetime(2026, 11, 21, 2, 30, tzinfo=CHINA_TZ)
+    context = dg.build_schedule_context(scheduled_execution_time=tick)
+    [request] = dd_refund_daily_schedule.evaluate_tick(context).run_requests
+    assert request.tags[RANGE_START_TAG] == "2026-10-27"
+    assert request.tags[RANGE_END_TAG] == "2026-11-20"
+    assert request.run_key == "lookback:2026-10-27...2026-11-20"
+    calls_before = list_calls(pipeline)
+    result = materialize(pipeline, request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG])
+    assert result.success
+    expected = expected_rows(pipeline["emulator"], "2026-10-27", "2026-11-20")
+    assert table(pipeline["engine"]) == expected
+    assert len(result.asset_materializations_for_node("hc_dd_fktk")) == 25
+    assert list_calls(pipeline) - calls_before == -(
+        -len(expected_rows_including_rejects(pipeline["emulator"], "2026-10-27", "2026-11-20"))
+        // 100
+    )
+
+
+def expected_rows_including_rejects(server: EmulatorServer, start: str, end: str) -> list[str]:
+    low = datetime.fromisoformat(start).replace(tzinfo=CHINA_TZ).timestamp() * 1000
+    high = (datetime.fromisoformat(end).replace(tzinfo=CHINA_TZ) + timedelta(days=1)).timestamp()
+    return [
+        i.pid
+        for i in server.state.store.instances
+        if i.status == "COMPLETED"
+        and i.result == "agree"
+        and i.index["selectField_lgkiepju"] == "是"
+        and i.index["radioField_lgk9jn2v"] == "借款核销"
+        and (i.index["numberField_lgkiepjv"] or 0) >= 0.0001
+        and low <= i.create_ms <= high * 1000
+    ]
+
+
+@pytest.mark.parametrize(
+    ("tick", "first", "last"),
+    [
+        # 23:30 UTC is 07:30 the next morning in China: that next day's previous day is complete.
+        (datetime(2026, 11, 29, 23, 30, tzinfo=timezone.utc), "2026-11-05", "2026-11-29"),
+        # 15:59 UTC is 23:59 in China: the China day is not over yet.
+        (datetime(2026, 11, 29, 15, 59, tzinfo=timezone.utc), "2026-11-04", "2026-11-28"),
+        (datetime(2026, 11, 29, 16, 0, tzinfo=timezone.utc), "2026-11-05", "2026-11-29"),
+        # Early history: the window is clipped at the partitions' start.
+        (datetime(2024, 1, 5, 2, 30, tzinfo=CHINA_TZ), "2024-01-01", "2024-01-04"),
+    ],
+)
+def test_lookback_window_at_china_midnight(tick, first, last):
+    keys = lookback_days(tick, 25)
+    assert (keys[0], keys[-1]) == (first, last)
+    assert len(keys) == min(25, len(keys))
+
+
+def test_a_missing_setting_fails_the_run_at_start_naming_it(pipeline, monkeypatch):
+    monkeypatch.delenv("DINGTALK_APP_SECRET")
+    calls_before = list_calls(pipeline)
+    with pytest.raises(dg.DagsterInvalidConfigError, match="DINGTALK_APP_SECRET"):
+        materialize(pipeline, "2026-11-01", "2026-11-01")
+    assert list_calls(pipeline) == calls_before
+    assert not sa.inspect(pipeline["engine"]).has_table("hc_dd_fktk")  # nothing was written
