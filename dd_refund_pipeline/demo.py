@@ -26,6 +26,8 @@ from dd_refund_pipeline.settings import PROJECT_ROOT, dagster_home, database_url
 
 DEMO_INSTANCES = 3000
 DEMO_SEED = 7
+# A few damaged forms, so that the quarantine and its check have something to show.
+DEMO_MALFORMED_RATE = 0.01
 
 
 def prepare_home() -> None:
@@ -45,7 +47,8 @@ def start_emulator(port: int = 0) -> EmulatorServer | None:
     """
     if os.environ.get("DINGTALK_BASE_URL"):
         return None
-    config = EmulatorConfig.from_env(instances=DEMO_INSTANCES, seed=DEMO_SEED)
+    config = EmulatorConfig.from_env(instances=DEMO_INSTANCES, seed=DEMO_SEED,
+                                     malformed_rate=DEMO_MALFORMED_RATE)
     server = EmulatorServer(config, port=port).start()
     os.environ.update(
         DINGTALK_BASE_URL=server.base_url,
