@@ -47,8 +47,9 @@ def start_emulator(port: int = 0) -> EmulatorServer | None:
     """
     if os.environ.get("DINGTALK_BASE_URL"):
         return None
-    config = EmulatorConfig.from_env(instances=DEMO_INSTANCES, seed=DEMO_SEED,
-                                     malformed_rate=DEMO_MALFORMED_RATE)
+    config = EmulatorConfig.from_env(
+        instances=DEMO_INSTANCES, seed=DEMO_SEED, malformed_rate=DEMO_MALFORMED_RATE
+    )
     server = EmulatorServer(config, port=port).start()
     os.environ.update(
         DINGTALK_BASE_URL=server.base_url,

@@ -235,9 +235,11 @@ def test_failed_warn_checks_of_a_successful_run_send_one_message(pipeline):
         access_token=pipeline["emulator"].state.config.robot_access_token,
         secret=pipeline["emulator"].state.config.robot_secret,
     )
-    [record] = pipeline["instance"].get_records_for_run(
-        result.run_id, of_type=dg.DagsterEventType.RUN_SUCCESS
-    ).records
+    [record] = (
+        pipeline["instance"]
+        .get_records_for_run(result.run_id, of_type=dg.DagsterEventType.RUN_SUCCESS)
+        .records
+    )
     success_event = record.event_log_entry.dagster_event
     context = dg.build_run_status_sensor_context(
         sensor_name="dingtalk_on_failed_checks",

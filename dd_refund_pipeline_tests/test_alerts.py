@@ -1,0 +1,96 @@
+"""Alerts: the robot keeps DingTalk's limits and never raises; messages say what broke."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from dd_refund_pipeline.alerts import (
+    FailedCheck,
+    StepError,
+    failed_checks_message,
+    run_failure_message,
+)
+from dd_refund_pipeline.defs.resources import DingTalkRobot
+from dd_refund_pipeline.dingtalk.robot import RobotSender
+
+
+def sender(server, **options) -> RobotSender:
+    config = server.state.config
+    return RobotSender(server.base_url, config.robot_access_token, config.robot_secret, **options)
+
+
+def test_sender_stays_under_its_per_minute_limit(make_emulator):
+    server = make_emulator(instances=1)
+    robot = sender(server, per_minute=3)
+    replies = [robot.send_markdown("t", f"message {n}") for n in range(5)]
+    assert [r.ok for r in replies] == [True, True, True, False, False]
+    assert "3 messages in the last minute" in replies[3].errmsg
+    assert server.state.stats.calls["robot"] == 3
+
+
+def test_sender_leaves_a_throttled_robot_alone(make_emulator):
+    server = make_emulator(instances=1, robot_per_minute=1)
+    robot = sender(server)
+    first, throttled, later = (robot.send_markdown("t", str(n)) for n in range(3))
+    assert first.ok
+    assert throttled.throttled and throttled.errcode == 410100
+    assert not later.ok and "muted" in later.errmsg
+    assert server.state.stats.calls["robot"] == 2  # the third never reached DingTalk
+
+
+def test_sender_never_raises_and_never_echoes_its_token():
+    robot = RobotSender("http://127.0.0.1:1", "tok-SENTINEL-123", "SECsentinel", timeout_s=1)
+    reply = robot.send_markdown("t", "x")
+    assert not reply.ok
+    assert "tok-SENTINEL-123" not in reply.errmsg and "SECsentinel" not in reply.errmsg
+
+
+def test_without_a_robot_alerts_go_to_the_log_only():
+    reply = DingTalkRobot().send_markdown("t", "x")
+    assert not reply.ok and "DINGTALK_ROBOT_ACCESS_TOKEN" in reply.errmsg
+
+
+def test_failure_message_names_job_window_step_cause_and_link(monkeypatch):
+    monkeypatch.setenv("DINGTALK_APP_SECRET", "app-secret-SENTINEL")
+    title, text = run_failure_message(
+        "dd_refund_sync_job",
+        "0123456789abcdef",
+        "2026-11-01...2026-11-25",
+        [
+            StepError(
+                "hc_dd_fktk",
+                "DatabaseError: cannot use database 10.0.0.5:3306 (token app-secret-SENTINEL)",
+            )
+        ],
+        [FailedCheck("refund_payments", "process_instance_id_unique", "ERROR", "duplicated_ids=1")],
+        "http://dagster:3000",
+    )
+    assert "dd_refund_sync_job" in title
+    assert "2026-11-01...2026-11-25" in text
+    assert "`hc_dd_fktk`" in text and "cannot use database 10.0.0.5:3306" in text
+    assert "process_instance_id_unique" in text
+    assert "(http://dagster:3000/runs/0123456789abcdef)" in text
+    assert "app-secret-SENTINEL" not in text
+
+
+def test_failed_checks_message_is_one_aggregate():
+    checks = [
+        FailedCheck("hc_dd_fktk", "no_rejected_records", "WARN", "offending=3"),
+        FailedCheck("hc_dd_fktk", "order_no_new_shaped", "WARN", "offending=1"),
+    ]
+    title, text = failed_checks_message("job", "abc", "2026-11-02", checks, None)
+    assert "2" in title
+    assert text.count("\n- **WARN**") == 2
+    assert "run `abc`" in text
+
+
+def test_alert_sensors_are_on_by_default():
+    from dd_refund_pipeline.definitions import defs
+
+    sensors = {s.name: s for s in defs().sensors}
+    for name in (
+        "dingtalk_on_run_failure",
+        "dingtalk_on_failed_checks",
+        "hc_dd_fktk_freshness_sensor",
+    ):
+        assert sensors[name].default_status == dg.DefaultSensorStatus.RUNNING
