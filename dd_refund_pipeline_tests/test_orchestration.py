@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.refunds.loader import make_engine
 from dd_refund_pipeline_tests.conftest import AS_OF, _fresh
+from dd_refund_pipeline_tests.ground_truth import expected_rows, matching
 
 ASSETS = ["yida_refund_instances", "refund_payments", "hc_dd_fktk"]
 
@@ -86,36 +86,6 @@ def materialize(
         instance=pipeline["instance"],
         raise_on_error=False,
     )
-
-
-def expected_rows(server: EmulatorServer, start: str, end: str) -> dict[str, tuple[Any, ...]]:
-    """What hc_dd_fktk must hold, computed from the generator's data, not the transform."""
-    low = datetime.fromisoformat(start).replace(tzinfo=CHINA_TZ)
-    high = datetime.fromisoformat(end).replace(tzinfo=CHINA_TZ) + timedelta(days=1)
-    rows = {}
-    for instance in server.state.store.instances:
-        payload, index = instance.payload, instance.index
-        if not (
-            instance.status == "COMPLETED"
-            and instance.result == "agree"
-            and index["selectField_lgkiepju"] == "是"
-            and index["radioField_lgk9jn2v"] == "借款核销"
-            and (index["numberField_lgkiepjv"] or 0) >= 0.0001
-            and low.timestamp() * 1000 <= instance.create_ms < high.timestamp() * 1000
-            and instance.malformed is None
-        ):
-            continue
-        data = payload["data"]
-        when = datetime.fromtimestamp(data["dateField_lgkieplu"] / 1000, CHINA_TZ)
-        rows[payload["processInstanceId"]] = (
-            data["serialNumberField_lgk9jn2s"] + "(FKTK)",
-            when.replace(tzinfo=None),
-            1,
-            Decimal(data["numberField_lgkiepjv_value"]).quantize(Decimal("0.01")),
-            payload["instanceStatus"],
-            "付款退款",
-        )
-    return rows
 
 
 def table(engine: sa.Engine) -> dict[str, tuple[Any, ...]]:
@@ -268,25 +238,8 @@ def test_the_scheduled_run_covers_25_days_in_one_run(pipeline):
     expected = expected_rows(pipeline["emulator"], "2026-10-27", "2026-11-20")
     assert table(pipeline["engine"]) == expected
     assert len(result.asset_materializations_for_node("hc_dd_fktk")) == 25
-    assert list_calls(pipeline) - calls_before == -(
-        -len(expected_rows_including_rejects(pipeline["emulator"], "2026-10-27", "2026-11-20"))
-        // 100
-    )
-
-
-def expected_rows_including_rejects(server: EmulatorServer, start: str, end: str) -> list[str]:
-    low = datetime.fromisoformat(start).replace(tzinfo=CHINA_TZ).timestamp() * 1000
-    high = (datetime.fromisoformat(end).replace(tzinfo=CHINA_TZ) + timedelta(days=1)).timestamp()
-    return [
-        i.pid
-        for i in server.state.store.instances
-        if i.status == "COMPLETED"
-        and i.result == "agree"
-        and i.index["selectField_lgkiepju"] == "是"
-        and i.index["radioField_lgk9jn2v"] == "借款核销"
-        and (i.index["numberField_lgkiepjv"] or 0) >= 0.0001
-        and low <= i.create_ms <= high * 1000
-    ]
+    returned = matching(pipeline["emulator"], "2026-10-27", "2026-11-20")
+    assert list_calls(pipeline) - calls_before == -(-len(returned) // 100)
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import dagster as dg
 
 from dd_refund_pipeline.defs.form import FORM_SPEC
 from dd_refund_pipeline.defs.partitions import refund_days
-from dd_refund_pipeline.defs.resources import YidaResource
+from dd_refund_pipeline.defs.resources import RefundDatabase, YidaResource
 from dd_refund_pipeline.defs.run_metadata import (
     GROUP,
     day_counts_table,
@@ -13,6 +13,7 @@ from dd_refund_pipeline.defs.run_metadata import (
 )
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.refunds.batches import RawInstances, split_by_day
+from dd_refund_pipeline.refunds.loader import check_connection
 
 
 @dg.asset(
@@ -29,13 +30,22 @@ from dd_refund_pipeline.refunds.batches import RawInstances, split_by_day
         max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
     ),
 )
-def yida_refund_instances(context: dg.AssetExecutionContext, yida: YidaResource) -> RawInstances:
+def yida_refund_instances(
+    context: dg.AssetExecutionContext, yida: YidaResource, refund_database: RefundDatabase
+) -> RawInstances:
     """Approved (``COMPLETED``/``agree``) 借款核销 refund forms created on the run's days.
 
     Raw ``GetInstances`` payloads, one JSON Lines file per China calendar day of creation, kept
     whole so that the cleaned rows can be rebuilt without calling DingTalk again. One scan of
     the whole window, with the filters of the form spec.
     """
+    # A database that cannot be reached stops the run before it spends API calls (the monthly
+    # quota is small); the error names host and port, never the password.
+    engine = refund_database.engine()
+    try:
+        check_connection(engine)
+    finally:
+        engine.dispose()
     start, end = context.partition_time_window
     result = yida.scan(FORM_SPEC, start, end)
     raw, outside = split_by_day(result.instances, context.partition_keys, CHINA_TZ)

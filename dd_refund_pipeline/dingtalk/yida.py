@@ -348,7 +348,11 @@ class YidaClient:
         except httpx.TransportError as exc:
             # Do not chain httpx's exception: its request carries headers with the access token.
             raise RetryableApiError(
-                None, type(exc).__name__, "no usable answer from DingTalk (network)", None
+                None,
+                type(exc).__name__,
+                f"no answer from {self._http.base_url} (DINGTALK_BASE_URL) after "
+                f"{self.settings.max_attempts} attempts",
+                None,
             ) from None
         raise AssertionError("tenacity ends in a return or a raise")  # pragma: no cover
 
@@ -360,13 +364,26 @@ class YidaClient:
         body: Mapping[str, Any],
         params: Mapping[str, Any] | None = None,
         token: str | None = None,
+        required: Mapping[str, type | tuple[type, ...]] | None = None,
     ) -> dict[str, Any]:
         await self._limiter.acquire()
         headers = {"x-acs-dingtalk-access-token": token} if token else None
         async with self._in_flight:
             self.stats.calls[endpoint] += 1
             response = await self._http.post(path, json=body, params=params, headers=headers)
-        return self._decode(response)
+        payload = self._decode(response)
+        wrong = [
+            key for key, kind in (required or {}).items() if not isinstance(payload.get(key), kind)
+        ]
+        if wrong:
+            # Valid JSON of another shape is not a glitch a retry would fix: the API changed.
+            raise DingTalkApiError(
+                response.status_code,
+                "UnexpectedResponseShape",
+                f"{endpoint} answer lacks {', '.join(wrong)}",
+                response.headers.get("x-acs-request-id"),
+            )
+        return payload
 
     def _decode(self, response: httpx.Response) -> dict[str, Any]:
         requestid = response.headers.get("x-acs-request-id")
@@ -375,11 +392,10 @@ class YidaClient:
         except ValueError:
             payload = None
         if not isinstance(payload, dict):
-            error = (
-                RetryableApiError
-                if response.status_code >= 500 or response.is_success
-                else (DingTalkApiError)
-            )
+            # A cut or garbled body (on 2xx) and a gateway's HTML page (on 5xx) are passing faults;
+            # a non-JSON 4xx will say the same again.
+            retryable = response.status_code >= 500 or response.is_success
+            error = RetryableApiError if retryable else DingTalkApiError
             raise error(
                 response.status_code, "InvalidResponse", "body is not a JSON object", requestid
             )
@@ -394,11 +410,15 @@ class YidaClient:
 
     async def _fetch_token(self) -> tuple[str, int]:
         body = {"appKey": self.credentials.app_key, "appSecret": self.credentials.app_secret}
-        payload = await self._retrying(lambda: self._send(TOKEN_ENDPOINT, TOKEN_PATH, body=body))
-        token, expire_in = payload.get("accessToken"), payload.get("expireIn")
-        if not isinstance(token, str) or not token or not isinstance(expire_in, int):
-            raise DingTalkApiError(200, "InvalidResponse", "token answer lacks accessToken", None)
-        return token, expire_in
+        payload = await self._retrying(
+            lambda: self._send(
+                TOKEN_ENDPOINT,
+                TOKEN_PATH,
+                body=body,
+                required={"accessToken": str, "expireIn": int},
+            )
+        )
+        return str(payload["accessToken"]), int(payload["expireIn"])
 
     async def _authorized(self, endpoint: str, path: str, **kwargs: Any) -> dict[str, Any]:
         token = await self._tokens.get()
@@ -429,10 +449,9 @@ class YidaClient:
             INSTANCES_PATH,
             body=body,
             params={"pageNumber": page_number, "pageSize": size},
+            required={"data": list, "totalCount": int},
         )
-        items, total = payload.get("data"), payload.get("totalCount")
-        if not isinstance(items, list) or not isinstance(total, int):
-            raise RetryableApiError(200, "InvalidResponse", "page lacks data/totalCount", None)
+        items, total = payload["data"], payload["totalCount"]
         self.stats.pages += 1
         self.stats.records += len(items)
         return Page(total, int(payload.get("pageNumber") or page_number), items, None)

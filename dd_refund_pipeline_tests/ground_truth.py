@@ -1,0 +1,63 @@
+"""What the pipeline must produce, computed from the emulator's own data, not from our code."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from dd_refund_pipeline.dingtalk.emulator.generator import EmulatedInstance
+from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
+from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+
+
+def day_bounds_ms(start_day: str, end_day: str) -> tuple[float, float]:
+    """``[first day 00:00, day after the last 00:00)`` in China time, as epoch ms."""
+    low = datetime.fromisoformat(start_day).replace(tzinfo=CHINA_TZ)
+    high = datetime.fromisoformat(end_day).replace(tzinfo=CHINA_TZ) + timedelta(days=1)
+    return low.timestamp() * 1000, high.timestamp() * 1000
+
+
+def matches_seed_query(instance: EmulatedInstance) -> bool:
+    """The seed's filters: completed, agreed, 是 + 借款核销, an amount of at least 0.0001."""
+    index = instance.index
+    return (
+        instance.status == "COMPLETED"
+        and instance.result == "agree"
+        and index["selectField_lgkiepju"] == "是"
+        and index["radioField_lgk9jn2v"] == "借款核销"
+        and index["numberField_lgkiepjv"] is not None
+        and index["numberField_lgkiepjv"] >= 0.0001
+    )
+
+
+def matching(server: EmulatorServer, start_day: str, end_day: str) -> list[EmulatedInstance]:
+    """Instances the API returns for the days, damaged ones included."""
+    low, high = day_bounds_ms(start_day, end_day)
+    return [
+        i
+        for i in server.state.store.instances
+        if matches_seed_query(i) and low <= i.create_ms < high
+    ]
+
+
+def expected_rows(
+    server: EmulatorServer, start_day: str, end_day: str
+) -> dict[str, tuple[Any, ...]]:
+    """The rows hc_dd_fktk must hold for the days: key → the other six columns."""
+    rows = {}
+    for instance in matching(server, start_day, end_day):
+        if instance.malformed:
+            continue
+        payload = instance.payload
+        data = payload["data"]
+        when = datetime.fromtimestamp(data["dateField_lgkieplu"] / 1000, CHINA_TZ)
+        rows[payload["processInstanceId"]] = (
+            data["serialNumberField_lgk9jn2s"] + "(FKTK)",
+            when.replace(tzinfo=None),
+            1,
+            Decimal(data["numberField_lgkiepjv_value"]).quantize(Decimal("0.01")),
+            payload["instanceStatus"],
+            "付款退款",
+        )
+    return rows
