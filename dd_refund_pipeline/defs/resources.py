@@ -49,6 +49,7 @@ class YidaResource(dg.ConfigurableResource):
     max_in_flight: int = 8
     deep_paging_cap: int = 5000
     timeout_s: float = 20.0
+    max_attempts: int = 6
 
     @field_validator("base_url", mode="before")
     @classmethod
@@ -68,6 +69,7 @@ class YidaResource(dg.ConfigurableResource):
                 max_in_flight=self.max_in_flight,
                 deep_paging_cap=self.deep_paging_cap,
                 timeout_s=self.timeout_s,
+                max_attempts=self.max_attempts,
             ),
         )
 

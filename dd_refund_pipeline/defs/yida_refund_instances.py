@@ -11,9 +11,10 @@ from dd_refund_pipeline.defs.run_metadata import (
     record_day_counts,
     window_label,
 )
+from dd_refund_pipeline.dingtalk.errors import DingTalkApiError, RetryableApiError
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.refunds.batches import RawInstances, split_by_day
-from dd_refund_pipeline.refunds.loader import check_connection
+from dd_refund_pipeline.refunds.loader import DatabaseError, check_connection
 
 
 @dg.asset(
@@ -41,13 +42,24 @@ def yida_refund_instances(
     """
     # A database that cannot be reached stops the run before it spends API calls (the monthly
     # quota is small); the error names host and port, never the password.
-    engine = refund_database.engine()
+    try:
+        engine = refund_database.engine()
+    except DatabaseError as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from None
     try:
         check_connection(engine)
+    except DatabaseError as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from None
     finally:
         engine.dispose()
     start, end = context.partition_time_window
-    result = yida.scan(FORM_SPEC, start, end)
+    try:
+        result = yida.scan(FORM_SPEC, start, end)
+    except RetryableApiError:
+        raise  # a flaky night: the step retry replays the scan later
+    except DingTalkApiError as error:
+        # Wrong credentials, a wrong address, a refused query: retrying cannot help.
+        raise dg.Failure(description=str(error), allow_retries=False) from None
     raw, outside = split_by_day(result.instances, context.partition_keys, CHINA_TZ)
     counts = raw.counts()
     record_day_counts(context, counts)
@@ -69,7 +81,9 @@ def yida_refund_instances(
             "api_retries": stats["retries"],
             "api_throttles": stats["throttles"],
             "api_window_splits": stats["window_splits"],
+            "api_window_parts": stats["parts"],
             "api_drift_repairs": stats["drift_repairs"],
+            "api_repair_calls": stats["repair_calls"],
             "api_seconds": stats["elapsed_s"],
             "instances_by_day": day_counts_table({"instances": counts}),
         }

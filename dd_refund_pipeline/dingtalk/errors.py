@@ -66,6 +66,10 @@ class AuthenticationError(DingTalkApiError):
     """The access token was rejected (expired or invalidated)."""
 
 
+class ServiceUnreachableError(DingTalkApiError):
+    """Nothing answered at the configured address (connection refused, unknown host)."""
+
+
 class DeepPagingError(DingTalkApiError):
     """A query reached beyond the server's deep-paging cap."""
 

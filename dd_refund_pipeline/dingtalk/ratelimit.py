@@ -11,19 +11,48 @@ class SlidingWindowRateLimiter:
 
     DingTalk throttles per app and API when more than 20 calls land within one second. A plain
     "one call every 1/rate seconds" spacing drifts over the limit as soon as one task wakes late,
-    so this keeps the start times of the last ``rate`` calls and waits until the oldest is a full
-    window (plus a safety margin for the trip to the server) behind.
+    so this keeps the start times of recent calls and waits until the oldest is a full window
+    (plus a safety margin for the trip to the server) behind.
+
+    The rate adapts: a throttle answer means the real limit is lower than configured (another
+    process shares the app's quota, or the edition allows less), so the rate drops by a third;
+    every ``recover_after`` calls without one it climbs back by one call per second, never above
+    the configured rate.
     """
 
-    def __init__(self, rate: float, window: float = 1.0, margin: float = 0.05) -> None:
+    def __init__(
+        self, rate: float, window: float = 1.0, margin: float = 0.05, recover_after: int = 20
+    ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
-        self.capacity = max(1, int(rate * window))
-        self.window = window + margin
-        self.spacing = window / rate
+        self.ceiling = rate
+        self.rate = rate
+        self.window_s = window
+        self.margin = margin
+        self.recover_after = recover_after
+        self._calm = 0
         self._starts: collections.deque[float] = collections.deque()
         self._last = float("-inf")
         self._lock = asyncio.Lock()
+
+    @property
+    def capacity(self) -> int:
+        return max(1, int(self.rate * self.window_s))
+
+    @property
+    def spacing(self) -> float:
+        return self.window_s / self.rate
+
+    def throttled(self) -> None:
+        """The server said too fast: slow down for the rest of the scan, then recover."""
+        self.rate = max(1.0, self.rate * 2 / 3)
+        self._calm = 0
+
+    def succeeded(self) -> None:
+        self._calm += 1
+        if self._calm >= self.recover_after and self.rate < self.ceiling:
+            self.rate = min(self.ceiling, self.rate + 1.0)
+            self._calm = 0
 
     async def acquire(self) -> None:
         """Wait until one more call may start."""
@@ -31,11 +60,12 @@ class SlidingWindowRateLimiter:
         async with self._lock:
             while True:
                 now = loop.time()
-                while self._starts and now - self._starts[0] >= self.window:
+                window = self.window_s + self.margin
+                while self._starts and now - self._starts[0] >= window:
                     self._starts.popleft()
                 wait = self._last + self.spacing - now
                 if len(self._starts) >= self.capacity:
-                    wait = max(wait, self._starts[0] + self.window - now)
+                    wait = max(wait, self._starts[-self.capacity] + window - now)
                 if wait <= 0:
                     self._starts.append(now)
                     self._last = now

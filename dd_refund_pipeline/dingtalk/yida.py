@@ -10,6 +10,8 @@ index, so a scan also notices when the result set moved while it was reading and
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import hashlib
 import json
 import math
 import random
@@ -27,8 +29,8 @@ import tenacity
 from dd_refund_pipeline.dingtalk.errors import (
     AuthenticationError,
     DingTalkApiError,
-    DingTalkError,
     RetryableApiError,
+    ServiceUnreachableError,
     ThrottledError,
     classify,
     scrub,
@@ -44,10 +46,8 @@ INSTANCES_ENDPOINT = "instances"
 MAX_PAGE_SIZE = 100
 
 T = TypeVar("T")
-
-
-class ScanDriftError(DingTalkError):
-    """The result set kept moving and could not be read consistently within the repair budget."""
+# Set while a drift repair runs, so that its calls (in concurrent tasks) are counted as repair.
+_REPAIRING: contextvars.ContextVar[bool] = contextvars.ContextVar("repairing", default=False)
 
 
 @dataclass(frozen=True)
@@ -80,9 +80,13 @@ class YidaQuery:
     task_id: str | None = None
     modified_from: datetime | None = None
     modified_to: datetime | None = None
-    # Ascending creation order keeps earlier pages still while new forms arrive at the end;
-    # ``pid`` breaks ties so that equal create times cannot swap places between pages.
-    order_config: Mapping[str, str] = field(default_factory=lambda: {"gmt_create": "+", "pid": "+"})
+    # Ascending modification order: a form approved or filed while pages are read gets the
+    # newest modification time and lands after every page, so earlier offsets do not move (in
+    # creation order it would push every later page back). ``pid`` breaks ties so that equal
+    # times cannot swap places between pages.
+    order_config: Mapping[str, str] = field(
+        default_factory=lambda: {"gmt_modified": "+", "pid": "+"}
+    )
 
     def body(
         self,
@@ -142,7 +146,9 @@ class ScanStats:
     records: int = 0
     instances: int = 0
     window_splits: int = 0
+    parts: int = 0
     drift_repairs: int = 0
+    repair_calls: int = 0
     elapsed_s: float = 0.0
 
     @property
@@ -161,7 +167,9 @@ class ScanStats:
             "records": self.records,
             "instances": self.instances,
             "window_splits": self.window_splits,
+            "parts": self.parts,
             "drift_repairs": self.drift_repairs,
+            "repair_calls": self.repair_calls,
             "elapsed_s": round(self.elapsed_s, 3),
         }
 
@@ -187,7 +195,6 @@ class ClientSettings:
     max_retry_wait_s: float = 120.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 16.0
-    max_drift_repairs: int = 3
     drift_margin: timedelta = timedelta(minutes=2)
     zone: ZoneInfo = CHINA_TZ
 
@@ -209,13 +216,13 @@ def _instance_rank(instance: Mapping[str, Any]) -> tuple[int, datetime]:
 class InstanceSet:
     """Instances keyed by ``processInstanceId``, keeping the newest copy of each.
 
-    Records without an id cannot be de-duplicated; they are kept as they come so that the
-    transform can reject them visibly instead of the client dropping them.
+    Records without an id are kept (keyed by their content, so a page read twice does not
+    double them) for the transform to reject visibly instead of the client dropping them.
     """
 
     def __init__(self) -> None:
         self.by_id: dict[str, dict[str, Any]] = {}
-        self.anonymous: list[dict[str, Any]] = []
+        self.anonymous: dict[str, dict[str, Any]] = {}
 
     def add(self, items: Iterable[dict[str, Any]]) -> set[str]:
         """Merge ``items``; returns the ids seen."""
@@ -223,7 +230,8 @@ class InstanceSet:
         for item in items:
             key = item.get("processInstanceId") if isinstance(item, dict) else None
             if not isinstance(key, str) or not key:
-                self.anonymous.append(item)
+                digest = json.dumps(item, ensure_ascii=False, sort_keys=True, default=str)
+                self.anonymous[hashlib.sha1(digest.encode()).hexdigest()] = item
                 continue
             seen.add(key)
             current = self.by_id.get(key)
@@ -235,7 +243,7 @@ class InstanceSet:
         return len(self.by_id) + len(self.anonymous)
 
     def values(self) -> list[dict[str, Any]]:
-        return [*self.by_id.values(), *self.anonymous]
+        return [*self.by_id.values(), *self.anonymous.values()]
 
 
 class AccessTokenCache:
@@ -296,6 +304,7 @@ class YidaClient:
         )
         self._limiter = SlidingWindowRateLimiter(self.settings.qps)
         self._in_flight = asyncio.Semaphore(self.settings.max_in_flight)
+        self._token_gate = asyncio.Semaphore(1)
         self._tokens = AccessTokenCache(self._fetch_token)
 
     async def __aenter__(self) -> YidaClient:
@@ -324,20 +333,28 @@ class YidaClient:
             wait = max(1.0, exponential) + random.uniform(0.0, 0.5)
         return wait
 
+    def _stop(self, state: tenacity.RetryCallState) -> bool:
+        """Throttles are waited out (bounded by the total wait); other failures by attempts."""
+        outcome = state.outcome
+        throttled = outcome is not None and isinstance(outcome.exception(), ThrottledError)
+        throttles = int(getattr(state, "throttles", 0)) + int(throttled)
+        state.throttles = throttles  # type: ignore[attr-defined]
+        if (state.seconds_since_start or 0.0) >= self.settings.max_retry_wait_s:
+            return True
+        return state.attempt_number - throttles >= self.settings.max_attempts
+
     def _before_sleep(self, state: tenacity.RetryCallState) -> None:
         self.stats.retries += 1
         outcome = state.outcome
         if outcome is not None and isinstance(outcome.exception(), ThrottledError):
             self.stats.throttles += 1
+            self._limiter.throttled()
 
     async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
         retrying = tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception_type((RetryableApiError, httpx.TransportError)),
             wait=self._wait,
-            stop=(
-                tenacity.stop_after_attempt(self.settings.max_attempts)
-                | tenacity.stop_after_delay(self.settings.max_retry_wait_s)
-            ),
+            stop=self._stop,
             before_sleep=self._before_sleep,
             reraise=True,
         )
@@ -345,6 +362,15 @@ class YidaClient:
             async for attempt_state in retrying:
                 with attempt_state:
                     return await attempt()
+        except httpx.ConnectError:
+            # Refused or unknown host on every attempt: most likely a wrong address.
+            raise ServiceUnreachableError(
+                None,
+                "ConnectError",
+                f"nothing answers at {self._http.base_url} (DINGTALK_BASE_URL) after "
+                f"{self.settings.max_attempts} attempts",
+                None,
+            ) from None
         except httpx.TransportError as exc:
             # Do not chain httpx's exception: its request carries headers with the access token.
             raise RetryableApiError(
@@ -363,13 +389,27 @@ class YidaClient:
         *,
         body: Mapping[str, Any],
         params: Mapping[str, Any] | None = None,
-        token: str | None = None,
+        authorized: bool = False,
+        used_tokens: list[str] | None = None,
         required: Mapping[str, type | tuple[type, ...]] | None = None,
     ) -> dict[str, Any]:
-        await self._limiter.acquire()
-        headers = {"x-acs-dingtalk-access-token": token} if token else None
-        async with self._in_flight:
+        # The in-flight slot first, the rate slot last: a rate slot taken while waiting for a
+        # connection would let the waiting calls leave together, a burst over the QPS limit.
+        # Token calls have a gate of their own: they happen while list calls hold the slots.
+        gate = self._in_flight if authorized else self._token_gate
+        async with gate:
+            headers = None
+            if authorized:
+                # The token is read when the call is about to leave, not when it was queued, so
+                # calls that waited pick up a refreshed token instead of failing with the old one.
+                token = await self._tokens.get()
+                if used_tokens is not None:
+                    used_tokens.append(token)
+                headers = {"x-acs-dingtalk-access-token": token}
+            await self._limiter.acquire()
             self.stats.calls[endpoint] += 1
+            if _REPAIRING.get():
+                self.stats.repair_calls += 1
             response = await self._http.post(path, json=body, params=params, headers=headers)
         payload = self._decode(response)
         wrong = [
@@ -383,6 +423,7 @@ class YidaClient:
                 f"{endpoint} answer lacks {', '.join(wrong)}",
                 response.headers.get("x-acs-request-id"),
             )
+        self._limiter.succeeded()
         return payload
 
     def _decode(self, response: httpx.Response) -> dict[str, Any]:
@@ -421,15 +462,18 @@ class YidaClient:
         return str(payload["accessToken"]), int(payload["expireIn"])
 
     async def _authorized(self, endpoint: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        token = await self._tokens.get()
+        used: list[str] = []
         try:
-            return await self._retrying(lambda: self._send(endpoint, path, token=token, **kwargs))
+            return await self._retrying(
+                lambda: self._send(endpoint, path, authorized=True, used_tokens=used, **kwargs)
+            )
         except AuthenticationError:
             # The token expired or was revoked early: refresh once and try once more.
-            self._tokens.invalidate(token)
+            self._tokens.invalidate(used[-1])
             self.stats.token_refreshes += 1
-            token = await self._tokens.get()
-            return await self._retrying(lambda: self._send(endpoint, path, token=token, **kwargs))
+            return await self._retrying(
+                lambda: self._send(endpoint, path, authorized=True, **kwargs)
+            )
 
     # -- GetInstances ------------------------------------------------------------------------
 
@@ -490,6 +534,7 @@ class YidaClient:
         if first.total_count > self.settings.deep_paging_cap:
             await self._scan_split(query, start, end, first.total_count, found, scan_began)
             return
+        self.stats.parts += 1
         pages = await self._read_pages(query, start, end, first)
         part = InstanceSet()
         for page in pages:
@@ -497,7 +542,11 @@ class YidaClient:
         found.add(part.values())
         totals = {page.total_count for page in pages}
         if len(totals) > 1 or len(part) != first.total_count:
-            await self._repair_drift(query, start, end, part, found, scan_began)
+            marker = _REPAIRING.set(True)
+            try:
+                await self._repair_drift(query, start, end, part, found, scan_began)
+            finally:
+                _REPAIRING.reset(marker)
 
     async def _scan_split(
         self,
@@ -540,40 +589,67 @@ class YidaClient:
     ) -> None:
         """Make a part whose result set moved during the scan complete again.
 
-        Forms created or approved while the scan ran are inserted among the pages and push later
-        offsets back; they can slip past pages already read. Every one of them was modified after
-        the scan began, so one narrow query by modified time finds them. What is left to prove is
-        that no older form was skipped; a count of the matches modified before the cutoff (a set
-        that can only shrink) proves it. Only when forms also left the result set does that count
-        disagree, and the older part is read again.
+        Forms created or approved while the scan ran come after the pages already planned (the
+        scan reads in modification order) and were modified after the scan began: one narrow
+        query by modified time finds them. Forms edited or withdrawn meanwhile leave a gap that
+        pulls later offsets forward, so an older form can be skipped: counts of the older forms
+        on ever smaller slices of the window (a set that can only shrink) show where the scan
+        holds fewer than the server, and only those slices are read again.
         """
+        self.stats.drift_repairs += 1
         cutoff = (scan_began - self.settings.drift_margin).replace(second=0, microsecond=0)
-        before_cutoff = cutoff - timedelta(seconds=1)
         changed = replace(query, modified_from=cutoff)
-        unchanged = replace(query, modified_to=before_cutoff)
-        for _ in range(self.settings.max_drift_repairs):
-            self.stats.drift_repairs += 1
-            for page in await self._read_pages(
-                changed, start, end, await self.get_instances_page(changed, start, end, 1)
-            ):
+        first = await self.get_instances_page(changed, start, end, 1)
+        for page in await self._read_pages(changed, start, end, first):
+            found.add(page.items)
+            part.add(page.items)
+        # Whole minutes: a form's createTimeGMT (to the minute) then falls in the slice the
+        # server puts it in.
+        low = start.replace(second=0, microsecond=0)
+        high = end.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        unchanged = replace(query, modified_to=cutoff - timedelta(seconds=1))
+        await self._recover_skipped(unchanged, low, high, found, cutoff)
+
+    async def _recover_skipped(
+        self,
+        query: YidaQuery,
+        low: datetime,
+        high: datetime,
+        found: InstanceSet,
+        cutoff: datetime,
+    ) -> None:
+        """Re-read the whole-minute slices of ``[low, high)`` where the counts disagree."""
+        last = high - timedelta(seconds=1)
+        count = (await self.get_instances_page(query, low, last, 1, page_size=1)).total_count
+        if _held_before(found, low, high, cutoff) == count:
+            return
+        if count <= self.settings.page_size * 2 or high - low <= timedelta(minutes=4):
+            first = await self.get_instances_page(query, low, last, 1)
+            for page in await self._read_pages(query, low, last, first):
                 found.add(page.items)
-                part.add(page.items)
-            count = await self.get_instances_page(unchanged, start, end, 1, page_size=1)
-            held = sum(1 for item in part.by_id.values() if _modified_before(item, cutoff))
-            if held == count.total_count:
-                return
-            first = await self.get_instances_page(unchanged, start, end, 1)
-            pages = await self._read_pages(unchanged, start, end, first)
-            older = InstanceSet()
-            for page in pages:
-                older.add(page.items)
-            found.add(older.values())
-            part.add(older.values())
-            if len({page.total_count for page in pages}) == 1 and len(older) == first.total_count:
-                return
-        raise ScanDriftError(
-            f"the result set kept changing during {self.settings.max_drift_repairs} repairs"
+            return
+        step = (high - low) / 4
+        cuts = [low, *((low + step * n).replace(second=0, microsecond=0) for n in (1, 2, 3)), high]
+        await asyncio.gather(
+            *(
+                self._recover_skipped(query, cuts[n], cuts[n + 1], found, cutoff)
+                for n in range(4)
+                if cuts[n] < cuts[n + 1]
+            )
         )
+
+
+def _held_before(found: InstanceSet, low: datetime, high: datetime, cutoff: datetime) -> int:
+    """Held forms created in ``[low, high)`` (to the minute) and last modified before ``cutoff``."""
+    held = 0
+    for item in found.values():
+        try:
+            created = parse_gmt(str(item.get("createTimeGMT")))
+        except ValueError:
+            continue
+        if low <= created < high and _modified_before(item, cutoff):
+            held += 1
+    return held
 
 
 def _modified_before(instance: Mapping[str, Any], cutoff: datetime) -> bool:

@@ -184,9 +184,8 @@ def _query(state: EmulatorState, body: dict[str, Any]) -> list[EmulatedInstance]
     def compute() -> list[EmulatedInstance]:
         found = [
             i
-            for i in store.instances
-            if within(i.create_ms, create_from, create_to)
-            and within(i.modified_ms, modified_from, modified_to)
+            for i in store.created_between(create_from, create_to)
+            if within(i.modified_ms, modified_from, modified_to)
             and (not status or i.status == status)
             and (not result or i.result == result)
             and (not originator or i.payload["originator"]["userId"] == originator)

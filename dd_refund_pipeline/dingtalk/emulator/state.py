@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import collections
 import json
 import os
@@ -84,6 +85,7 @@ class EmulatorConfig:
         "token_ttl_s",
         "live_complete_per_call",
         "live_create_per_call",
+        "live_max_events",
         "deep_paging_cap",
         "robot_per_minute",
         "robot_throttle_s",
@@ -147,6 +149,11 @@ class InstanceStore:
         for instance in self.instances:
             instance.payload["formUuid"] = config.form_uuid
         self.form_uuid = config.form_uuid
+        # Creation times in order (forms are generated oldest first, live ones are the newest):
+        # a create window becomes a slice instead of a scan of every form.
+        self.create_index = [instance.create_ms for instance in self.instances]
+        # Forms still waiting for approval, for live mode to pick from without a full scan.
+        self.running = [instance for instance in self.instances if instance.status == "RUNNING"]
         self.version = 0
         self._cache: dict[str, list[EmulatedInstance]] = {}
         self.lock = threading.RLock()
@@ -165,10 +172,12 @@ class InstanceStore:
     def complete_one(self, rng: random.Random) -> EmulatedInstance | None:
         """Approve one running form now (live mode)."""
         with self.lock:
-            running = [i for i in self.instances if i.status == "RUNNING"]
-            if not running:
+            if not self.running:
                 return None
-            instance = rng.choice(running)
+            # Swap-remove a random running form: O(1), and the same draw for the same seed.
+            position = rng.randrange(len(self.running))
+            self.running[position], self.running[-1] = self.running[-1], self.running[position]
+            instance = self.running.pop()
             now_ms = int(time.time() * 1000)
             instance.status, instance.result = "COMPLETED", "agree"
             instance.modified_ms = now_ms
@@ -194,9 +203,18 @@ class InstanceStore:
                 instance.payload.update(
                     instanceStatus="COMPLETED", approvedResult="agree", actionExecutor=[]
                 )
+            elif instance.status == "RUNNING":
+                self.running.append(instance)
             self.instances.append(instance)
+            self.create_index.append(instance.create_ms)
             self.changed()
             return instance
+
+    def created_between(self, low: int | None, high: int | None) -> list[EmulatedInstance]:
+        """Forms created in ``[low, high]`` (epoch ms; None is open)."""
+        first = 0 if low is None else bisect.bisect_left(self.create_index, low)
+        last = len(self.instances) if high is None else bisect.bisect_right(self.create_index, high)
+        return self.instances[first:last]
 
 
 def matches_search(instance: EmulatedInstance, search: Any) -> bool:
