@@ -350,8 +350,11 @@ def _failure_text(result: dg.ExecuteInProcessResult) -> str:
     kinds = ("STEP_FAILURE", "RESOURCE_INIT_FAILURE")
     failures = [e for e in result.all_events if e.event_type_value in kinds]
     assert failures and not result.success
-    return "\n".join(e.event_specific_data.error.to_string() for e in failures
-                     if e.event_specific_data and e.event_specific_data.error)
+    return "\n".join(
+        e.event_specific_data.error.to_string()
+        for e in failures
+        if e.event_specific_data and e.event_specific_data.error
+    )
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,8 @@ import base64
 import collections
 import hashlib
 import hmac
+import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -19,6 +21,21 @@ from typing import ClassVar
 import httpx
 
 THROTTLE_ERRCODES = frozenset({410100, 130101})
+_URL_SECRETS = re.compile(r"((?:access_token|sign)=)[^&\s\"']+")
+
+
+class RedactUrlSecrets(logging.Filter):
+    """httpx logs each request's URL at INFO; the robot's token and signature are in its query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _URL_SECRETS.sub(r"\1***", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+logging.getLogger("httpx").addFilter(RedactUrlSecrets())
 
 
 def robot_signature(timestamp: str, secret: str) -> str:

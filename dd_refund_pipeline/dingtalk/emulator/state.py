@@ -334,6 +334,8 @@ class EmulatorState:
         self.stats = EmulatorStats()
         self.robot = RobotInbox()
         self.tokens: dict[str, float] = {}
+        # Every access token ever issued (tests look for them where they must never appear).
+        self.issued_tokens: list[str] = []
         self.call_times: dict[str, collections.deque[float]] = collections.defaultdict(
             collections.deque
         )
@@ -356,6 +358,7 @@ class EmulatorState:
                 del self.tokens[token]
             token = secrets.token_hex(16)
             self.tokens[token] = now + ttl
+            self.issued_tokens.append(token)
             self.stats.tokens_issued += 1
             return token, ttl
 
