@@ -33,6 +33,7 @@ test: $(STAMP)
 
 ## Benchmarks (need MariaDB on 127.0.0.1:3306).
 bench: $(STAMP)
+	$(BIN)/python bench/sync_bench.py
 	$(BIN)/python bench/load_bench.py
 
 lint: $(STAMP)

@@ -1,5 +1,7 @@
 """Asset ``yida_refund_instances``: the approved refund forms Yida holds for the run's days."""
 
+import math
+
 import dagster as dg
 
 from dd_refund_pipeline.defs.form import FORM_SPEC
@@ -62,6 +64,8 @@ def yida_refund_instances(
         raise dg.Failure(description=str(error), allow_retries=False) from None
     raw, outside = split_by_day(result.instances, context.partition_keys, CHINA_TZ)
     counts = raw.counts()
+    minimum_calls = math.ceil(len(result.instances) / 100) + 1
+    floor_s = (minimum_calls - 1) / yida.qps
     record_day_counts(context, counts)
     stats = result.stats.as_dict()
     context.log.info(
@@ -85,6 +89,10 @@ def yida_refund_instances(
             "api_drift_repairs": stats["drift_repairs"],
             "api_repair_calls": stats["repair_calls"],
             "api_seconds": stats["elapsed_s"],
+            # The floor: one token call and one call per 100 instances, at the QPS limit.
+            "api_minimum_calls": minimum_calls,
+            "api_calls_over_minimum": round(stats["api_calls"] / minimum_calls, 2),
+            "api_seconds_over_floor": round(stats["elapsed_s"] / max(floor_s, 0.001), 2),
             "instances_by_day": day_counts_table({"instances": counts}),
         }
     )

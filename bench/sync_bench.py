@@ -1,0 +1,326 @@
+"""Sync benchmark: this pipeline's path against the API's floor and against the seed's shape.
+
+The emulator runs as its own process (QPS limit 20, latency 100 ± 30 ms, pages of 100) with N
+matching forms in a 25-day window; MariaDB on 127.0.0.1. Each variant runs in a child process of
+its own (so peak RSS is its own) against a fresh database:
+
+- ``ours``: the functions the assets call: ``scan_instances`` (concurrent pages under the rate
+  limit) → ``split_by_day`` + ``transform_instances`` per day → ``load_refunds``;
+- ``seed``: the 轻易云 shape: one page after another, then one INSERT per row with autocommit
+  (one request per record). Plain, it cannot read past record 5,000 (Yida's deep-paging cap);
+  it is given the same window splitting so that its time can still be compared.
+
+Prints, per variant and N: wall seconds, API calls against the minimum (ceil(N/100) list calls
++ 1 token call), wall over the API floor (list calls / 20 per second), rows/s of the load, peak
+RSS; then the ratios. Medians of --repeat runs.
+
+    python bench/sync_bench.py [--sizes 5000 50000] [--large] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pymysql
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from dd_refund_pipeline.dingtalk.emulator.generator import generate_instances  # noqa: E402
+from dd_refund_pipeline.dingtalk.emulator.state import (  # noqa: E402
+    DEMO_APP_KEY,
+    DEMO_APP_SECRET,
+    DEMO_SYSTEM_TOKEN,
+)
+from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ  # noqa: E402
+from dd_refund_pipeline.dingtalk.yida import (  # noqa: E402
+    ClientSettings,
+    YidaClient,
+    YidaCredentials,
+    scan_instances,
+)
+from dd_refund_pipeline.forms.spec import load_form_spec  # noqa: E402
+from dd_refund_pipeline.refunds.batches import split_by_day  # noqa: E402
+from dd_refund_pipeline.refunds.loader import ensure_schema, load_refunds, make_engine  # noqa: E402
+from dd_refund_pipeline.refunds.source import yida_query  # noqa: E402
+from dd_refund_pipeline.refunds.transform import transform_instances  # noqa: E402
+from dd_refund_pipeline.sqlfiles import read_sql  # noqa: E402
+
+SPEC = load_form_spec()
+QPS = 20
+DAYS = 25
+SEED = 11
+PORT = 8791
+CREDENTIALS = YidaCredentials(DEMO_APP_KEY, DEMO_APP_SECRET, DEMO_SYSTEM_TOKEN)
+
+
+def window() -> tuple[datetime, datetime]:
+    end = datetime.now(tz=CHINA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+    return end - timedelta(days=DAYS), end
+
+
+def forms_for(matching: int) -> int:
+    """How many forms to generate so that about ``matching`` of them match the seed's query."""
+    sample = 20_000
+    _, made = generate_instances(sample, SEED, datetime.now(tz=CHINA_TZ), days=DAYS)
+    hits = sum(
+        1
+        for i in made
+        if i.status == "COMPLETED"
+        and i.result == "agree"
+        and i.index["selectField_lgkiepju"] == "是"
+        and i.index["radioField_lgk9jn2v"] == "借款核销"
+        and (i.index["numberField_lgkiepjv"] or 0) >= 0.0001
+    )
+    return math.ceil(matching * sample / hits)
+
+
+def fresh_database() -> str:
+    name = f"dd_refund_sync_bench_{uuid.uuid4().hex[:8]}"
+    with pymysql.connect(host="127.0.0.1", user="root", autocommit=True) as admin:
+        admin.cursor().execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    return f"mysql+pymysql://root@127.0.0.1:3306/{name}"
+
+
+def drop_database(url: str) -> None:
+    with pymysql.connect(host="127.0.0.1", user="root", autocommit=True) as admin:
+        admin.cursor().execute(f"DROP DATABASE IF EXISTS `{sa.make_url(url).database}`")
+
+
+def emulator_calls(base: str) -> dict[str, int]:
+    return httpx.get(f"{base}/_emulator/state", timeout=10).json()["stats"]["calls"]
+
+
+def transform_by_day(instances: list[dict[str, Any]], keys: list[str]) -> tuple[Any, Any]:
+    raw, _ = split_by_day(instances, keys, CHINA_TZ)
+    import pandas as pd
+
+    parts = [transform_instances(items, SPEC) for _, items in sorted(raw.by_day.items())]
+    clean = pd.concat([p.clean for p in parts], ignore_index=True)
+    rejects = pd.concat([p.rejects for p in parts], ignore_index=True)
+    return clean, rejects
+
+
+def run_ours(base: str, db: str) -> dict[str, float]:
+    start, end = window()
+    began = time.perf_counter()
+    result = scan_instances(
+        CREDENTIALS, yida_query(SPEC), start, end, base_url=base, settings=ClientSettings(qps=QPS)
+    )
+    scanned = time.perf_counter()
+    keys = [(start + timedelta(days=n)).strftime("%Y-%m-%d") for n in range(DAYS)]
+    clean, rejects = transform_by_day(result.instances, keys)
+    transformed = time.perf_counter()
+    engine = make_engine(db)
+    outcome = load_refunds(engine, SPEC, clean, rejects, run_id="bench")
+    engine.dispose()
+    done = time.perf_counter()
+    return {
+        "instances": len(result.instances),
+        "rows": outcome.rows,
+        "scan_s": scanned - began,
+        "transform_s": transformed - scanned,
+        "load_s": done - transformed,
+        "wall_s": done - began,
+    }
+
+
+async def _sequential_scan(base: str) -> list[dict[str, Any]]:
+    """The seed's shape: page after page; the window cut where it passes 5,000 records."""
+    start, end = window()
+    query = yida_query(SPEC)
+    found: list[dict[str, Any]] = []
+    settings = ClientSettings(qps=QPS, max_in_flight=1)
+    async with YidaClient(CREDENTIALS, base, settings) as client:
+        parts = [(start, end)]
+        while parts:
+            low, high = parts.pop()
+            first = await client.get_instances_page(query, low, high, 1)
+            if first.total_count > settings.deep_paging_cap:
+                middle = low + (high - low) / 2
+                parts += [(low, middle), (middle + timedelta(seconds=1), high)]
+                continue
+            found += first.items
+            for number in range(2, math.ceil(first.total_count / 100) + 1):
+                found += (await client.get_instances_page(query, low, high, number)).items
+    return found
+
+
+def run_seed(base: str, db: str) -> dict[str, float]:
+    import asyncio
+
+    start, _ = window()
+    began = time.perf_counter()
+    instances = asyncio.run(_sequential_scan(base))
+    scanned = time.perf_counter()
+    keys = [(start + timedelta(days=n)).strftime("%Y-%m-%d") for n in range(DAYS)]
+    clean, _ = transform_by_day(instances, keys)
+    transformed = time.perf_counter()
+    engine = make_engine(db)
+    ensure_schema(engine, SPEC)
+    statement = sa.text(read_sql("upsert_hc_dd_fktk.mysql.sql"))
+    rows = clean[SPEC.target.column_names].astype(object).to_dict("records")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for row in rows:  # one request per record, as the platform writes
+            row["datetime_new"] = row["datetime_new"].to_pydatetime()
+            row["qty_count"] = int(row["qty_count"])
+            conn.execute(statement, row)
+    engine.dispose()
+    done = time.perf_counter()
+    return {
+        "instances": len(instances),
+        "rows": len(rows),
+        "scan_s": scanned - began,
+        "transform_s": transformed - scanned,
+        "load_s": done - transformed,
+        "wall_s": done - began,
+    }
+
+
+def child(variant: str, base: str) -> None:
+    db = fresh_database()
+    try:
+        before = emulator_calls(base)
+        figures = (run_ours if variant == "ours" else run_seed)(base, db)
+        after = emulator_calls(base)
+    finally:
+        drop_database(db)
+    figures["list_calls"] = after.get("instances", 0) - before.get("instances", 0)
+    figures["token_calls"] = after.get("accessToken", 0) - before.get("accessToken", 0)
+    figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(figures))
+
+
+def start_emulator(forms: int) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dd_refund_pipeline.dingtalk.emulator",
+            "--port",
+            str(PORT),
+            "--instances",
+            str(forms),
+            "--seed",
+            str(SEED),
+            "--days",
+            str(DAYS),
+            "--qps",
+            str(QPS),
+            "--latency-ms",
+            "100",
+            "--latency-jitter-ms",
+            "30",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if _answers():
+            return process
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the emulator did not start")
+
+
+def _answers() -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{PORT}/_emulator/state", timeout=1)
+    except httpx.HTTPError:
+        return False
+    return True
+
+
+def measure(variant: str) -> dict[str, float]:
+    completed = subprocess.run(
+        [sys.executable, __file__, "--child", variant, "--base", f"http://127.0.0.1:{PORT}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def median(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def report(size: int, results: dict[str, dict[str, float]], spread: float) -> None:
+    print(
+        f"\nN ≈ {size:,} (matching forms in a {DAYS}-day window; emulator QPS {QPS}, "
+        f"latency 100 ± 30 ms)"
+    )
+    header = (
+        f"{'variant':<8}{'wall s':>9}{'scan s':>9}{'load s':>9}{'API calls':>11}"
+        f"{'min':>7}{'× min':>7}{'wall/floor':>11}{'load rows/s':>13}{'RSS MB':>9}"
+    )
+    print(header)
+    for name, fig in results.items():
+        minimum = math.ceil(fig["instances"] / 100) + 1
+        calls = fig["list_calls"] + fig["token_calls"]
+        floor = fig["list_calls"] / QPS
+        print(
+            f"{name:<8}{fig['wall_s']:>9.1f}{fig['scan_s']:>9.1f}{fig['load_s']:>9.2f}"
+            f"{calls:>11.0f}{minimum:>7}{calls / minimum:>7.2f}{fig['wall_s'] / floor:>11.2f}"
+            f"{fig['rows'] / fig['load_s']:>13,.0f}{fig['peak_rss_mb']:>9.0f}"
+        )
+    if "seed" in results:
+        ours, seed = results["ours"], results["seed"]
+        print(
+            f"ours is {seed['wall_s'] / ours['wall_s']:.2f}× faster end to end than the seed's "
+            f"shape (scan {seed['scan_s'] / ours['scan_s']:.2f}×, load "
+            f"{seed['load_s'] / ours['load_s']:.1f}×)"
+        )
+    if spread > 1.15:
+        print(f"(noisy machine: repetitions differed by up to {spread:.2f}×)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[5_000, 50_000])
+    parser.add_argument("--large", action="store_true", help="also N = 200,000 (ours only)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--child", choices=("ours", "seed"))
+    parser.add_argument("--base")
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, args.base)
+        return
+    sizes = [(size, ("ours", "seed")) for size in args.sizes]
+    if args.large:
+        sizes.append((200_000, ("ours",)))
+    for size, variants in sizes:
+        emulator = start_emulator(forms_for(size))
+        try:
+            runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
+            for _ in range(args.repeat):
+                for variant in variants:
+                    runs[variant].append(measure(variant))
+        finally:
+            emulator.kill()
+            emulator.wait()
+        spread = max(
+            max(r["wall_s"] for r in v) / min(r["wall_s"] for r in v) for v in runs.values()
+        )
+        report(size, {name: median(results) for name, results in runs.items()}, spread)
+
+
+if __name__ == "__main__":
+    main()
