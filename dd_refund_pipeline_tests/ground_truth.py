@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
+
+import sqlalchemy as sa
 
 from dd_refund_pipeline.dingtalk.emulator.generator import EmulatedInstance
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
@@ -61,3 +67,36 @@ def expected_rows(
             "付款退款",
         )
     return rows
+
+
+def table(engine: sa.Engine) -> dict[str, tuple[Any, ...]]:
+    """What hc_dd_fktk holds, in the shape of ``expected_rows``."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT extend_processInstanceId, order_no_new, datetime_new, qty_count, "
+                "sales_count, status, Document_Type FROM hc_dd_fktk"
+            )
+        )
+        return {row[0]: tuple(row[1:]) for row in rows}
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def validate_definitions(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``dagster definitions validate -w workspace.yaml`` as a user would run it."""
+    return subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "definitions",
+            "validate",
+            "-w",
+            "workspace.yaml",
+        ],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )

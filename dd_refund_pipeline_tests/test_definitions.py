@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
 
 from dd_refund_pipeline.definitions import defs
+from dd_refund_pipeline_tests.ground_truth import validate_definitions
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET_VARS = (
@@ -25,21 +23,8 @@ def test_definitions_load():
     dg.Definitions.validate_loadable(defs())
 
 
-def test_dagster_definitions_validate_passes_without_secrets(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in SECRET_VARS}
-    env["DAGSTER_HOME"] = str(tmp_path)
-    completed = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dagster"),
-            "definitions",
-            "validate",
-            "-w",
-            "workspace.yaml",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def test_dagster_definitions_validate_passes_without_secrets(tmp_path, monkeypatch):
+    for name in SECRET_VARS:
+        monkeypatch.delenv(name, raising=False)
+    completed = validate_definitions({"DAGSTER_HOME": str(tmp_path)})
     assert completed.returncode == 0, completed.stdout + completed.stderr

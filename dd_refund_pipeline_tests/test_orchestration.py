@@ -32,7 +32,7 @@ from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.refunds.loader import make_engine
 from dd_refund_pipeline_tests.conftest import AS_OF, _fresh
-from dd_refund_pipeline_tests.ground_truth import expected_rows, matching
+from dd_refund_pipeline_tests.ground_truth import expected_rows, matching, table
 
 ASSETS = ["yida_refund_instances", "refund_payments", "hc_dd_fktk"]
 
@@ -86,17 +86,6 @@ def materialize(
         instance=pipeline["instance"],
         raise_on_error=False,
     )
-
-
-def table(engine: sa.Engine) -> dict[str, tuple[Any, ...]]:
-    with engine.connect() as conn:
-        found = conn.execute(
-            sa.text(
-                "SELECT extend_processInstanceId, order_no_new, datetime_new, qty_count, "
-                "sales_count, status, Document_Type FROM hc_dd_fktk"
-            )
-        )
-        return {row[0]: tuple(row[1:]) for row in found}
 
 
 def table_with_times(engine: sa.Engine) -> list[tuple[Any, ...]]:

@@ -40,7 +40,12 @@ from dd_refund_pipeline.forms.spec import load_form_spec
 from dd_refund_pipeline.refunds.loader import DatabaseError, load_refunds
 from dd_refund_pipeline.refunds.transform import transform_instances
 from dd_refund_pipeline_tests.conftest import AS_OF
-from dd_refund_pipeline_tests.ground_truth import expected_rows, matching
+from dd_refund_pipeline_tests.ground_truth import (
+    expected_rows,
+    matching,
+    table,
+    validate_definitions,
+)
 
 ASSETS = [yida_refund_instances, refund_payments, hc_dd_fktk]
 SPEC = load_form_spec()
@@ -78,17 +83,6 @@ def run_days(
         raise_on_error=False,
         tags={RANGE_START_TAG: start, RANGE_END_TAG: end},
     )
-
-
-def table(engine: sa.Engine) -> dict[str, tuple[Any, ...]]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT extend_processInstanceId, order_no_new, datetime_new, qty_count, "
-                "sales_count, status, Document_Type FROM hc_dd_fktk"
-            )
-        )
-        return {row[0]: tuple(row[1:]) for row in rows}
 
 
 def rejects(engine: sa.Engine) -> list[tuple[str, str | None, str, str]]:
@@ -383,20 +377,6 @@ def test_a_form_spec_typo_stops_the_code_location_naming_the_field(tmp_path):
     spec = (ROOT / "dd_refund_pipeline/forms/fktk_refund.yaml").read_text(encoding="utf-8")
     typo = tmp_path / "typo.yaml"
     typo.write_text(spec.replace("format: date}", "format: dat}"), encoding="utf-8")
-    env = {**os.environ, "DD_REFUND_FORM": str(typo), "DAGSTER_HOME": str(tmp_path)}
-    completed = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dagster"),
-            "definitions",
-            "validate",
-            "-w",
-            "workspace.yaml",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    completed = validate_definitions({"DD_REFUND_FORM": str(typo), "DAGSTER_HOME": str(tmp_path)})
     assert completed.returncode != 0
     assert "unknown format 'dat'" in completed.stdout + completed.stderr
