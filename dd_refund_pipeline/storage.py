@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from upath import UPath
 
 from dd_refund_pipeline.forms.spec import FormSpec
-from dd_refund_pipeline.refunds.transform import LINEAGE_COLUMNS, REJECT_COLUMNS
+from dd_refund_pipeline.refunds.transform import REJECT_COLUMNS
 
 
 class MissingPartitionError(FileNotFoundError):
@@ -103,6 +103,3 @@ class PartitionFileStore:
         payload = self._existing(asset, key, suffix).read_bytes()
         table = pq.read_table(io.BytesIO(payload))
         return table.to_pandas(types_mapper=_PANDAS_TYPES.get)
-
-
-__all__ = ["LINEAGE_COLUMNS", "MissingPartitionError", "PartitionFileStore", "clean_schema"]

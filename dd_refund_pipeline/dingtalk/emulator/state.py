@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bisect
 import collections
-import json
 import os
 import random
 import secrets
@@ -15,13 +14,11 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dd_refund_pipeline.dingtalk.emulator.generator import (
-    AMOUNT_FIELD,
-    DATE_FIELD,
     EmulatedInstance,
     RefundFormGenerator,
     generate_instances,
 )
-from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ, format_gmt
+from dd_refund_pipeline.dingtalk.timefmt import format_gmt
 
 # Demo credentials, used when the client's own settings are not in the environment, so that a
 # newcomer's `make run` needs no configuration at all.
@@ -434,16 +431,3 @@ class EmulatorState:
             if key not in known or key not in EmulatorConfig.RUNTIME_KNOBS:
                 raise KeyError(key)
             setattr(self.config, key, value)
-
-
-def dump(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
-
-
-__all__ = [
-    "AMOUNT_FIELD",
-    "CHINA_TZ",
-    "DATE_FIELD",
-    "EmulatorConfig",
-    "EmulatorState",
-]
