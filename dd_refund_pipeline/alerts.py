@@ -61,6 +61,10 @@ def _check_lines(checks: Iterable[FailedCheck]) -> list[str]:
     return [f"- **{c.severity}** `{c.asset}` · `{c.check}`: {_clean(c.summary)}" for c in checks]
 
 
+def _header(heading: str, window: str, run_id: str, webserver_url: str | None) -> list[str]:
+    return [f"### {heading}", f"- 窗口 window: {window}", f"- {_run_link(webserver_url, run_id)}"]
+
+
 def run_failure_message(
     job: str,
     run_id: str,
@@ -70,11 +74,7 @@ def run_failure_message(
     webserver_url: str | None,
 ) -> tuple[str, str]:
     """Title and markdown of the alert for a failed run: what failed, and why."""
-    lines = [
-        f"### 宜搭退款同步失败 · {job}",
-        f"- 窗口 window: {window}",
-        f"- {_run_link(webserver_url, run_id)}",
-    ]
+    lines = _header(f"宜搭退款同步失败 · {job}", window, run_id, webserver_url)
     lines += [f"- 步骤 step `{step.step}`: {_clean(step.error)}" for step in step_errors]
     if failed_checks:
         lines.append("- 未通过的检查 failed checks:")
@@ -90,10 +90,6 @@ def failed_checks_message(
     webserver_url: str | None,
 ) -> tuple[str, str]:
     """Title and markdown of the one message for all failed checks of a successful run."""
-    lines = [
-        f"### 宜搭退款同步: {len(failed_checks)} 项检查未通过 · {job}",
-        f"- 窗口 window: {window}",
-        f"- {_run_link(webserver_url, run_id)}",
-        *_check_lines(failed_checks),
-    ]
+    heading = f"宜搭退款同步: {len(failed_checks)} 项检查未通过 · {job}"
+    lines = [*_header(heading, window, run_id, webserver_url), *_check_lines(failed_checks)]
     return f"宜搭退款检查未通过 {len(failed_checks)} 项", "\n".join(lines)

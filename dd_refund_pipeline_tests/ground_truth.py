@@ -1,4 +1,6 @@
-"""What the pipeline must produce, computed from the emulator's own data, not from our code."""
+"""Shared test helpers: what the pipeline must produce, computed from the emulator's own data
+(not from our code), what the table holds, and the settings that point the pipeline at an
+emulator."""
 
 from __future__ import annotations
 
@@ -82,6 +84,28 @@ def table(engine: sa.Engine) -> dict[str, tuple[Any, ...]]:
 
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def pipeline_env(
+    server: EmulatorServer, database_url: str, storage: Path, *, robot: bool = False
+) -> dict[str, str]:
+    """The environment variables that point the real definitions at ``server`` and a database."""
+    config = server.state.config
+    env = {
+        "DINGTALK_BASE_URL": server.base_url,
+        "DINGTALK_APP_KEY": config.app_key,
+        "DINGTALK_APP_SECRET": config.app_secret,
+        "YIDA_SYSTEM_TOKEN": config.system_token,
+        "DD_REFUND_DATABASE_URL": database_url,
+        "DD_REFUND_STORAGE_URL": str(storage),
+    }
+    if robot:
+        env.update(
+            DINGTALK_ROBOT_BASE_URL=server.base_url,
+            DINGTALK_ROBOT_ACCESS_TOKEN=config.robot_access_token,
+            DINGTALK_ROBOT_SECRET=config.robot_secret or "",
+        )
+    return env
 
 
 def validate_definitions(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

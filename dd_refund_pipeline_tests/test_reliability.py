@@ -43,6 +43,7 @@ from dd_refund_pipeline_tests.conftest import AS_OF
 from dd_refund_pipeline_tests.ground_truth import (
     expected_rows,
     matching,
+    pipeline_env,
     table,
     validate_definitions,
 )
@@ -249,13 +250,8 @@ def test_overlapping_range_runs_end_exact_and_take_turns_at_the_api(
     with EmulatorServer(config, as_of=AS_OF) as server:
         env = {
             **os.environ,
+            **pipeline_env(server, mysql_url, tmp_path / "storage"),
             "DAGSTER_HOME": str(home),
-            "DINGTALK_BASE_URL": server.base_url,
-            "DINGTALK_APP_KEY": config.app_key,
-            "DINGTALK_APP_SECRET": config.app_secret,
-            "YIDA_SYSTEM_TOKEN": config.system_token,
-            "DD_REFUND_DATABASE_URL": mysql_url,
-            "DD_REFUND_STORAGE_URL": str(tmp_path / "storage"),
         }
         dagster = str(Path(sys.executable).parent / "dagster")
         runs = [
@@ -305,15 +301,7 @@ def configured(monkeypatch, tmp_path, mysql_url):
     """The real definitions configured from the environment, against a small emulator."""
     config = EmulatorConfig(instances=300, seed=5)
     with EmulatorServer(config, as_of=AS_OF) as server:
-        env = {
-            "DINGTALK_BASE_URL": server.base_url,
-            "DINGTALK_APP_KEY": config.app_key,
-            "DINGTALK_APP_SECRET": config.app_secret,
-            "YIDA_SYSTEM_TOKEN": config.system_token,
-            "DD_REFUND_DATABASE_URL": mysql_url,
-            "DD_REFUND_STORAGE_URL": str(tmp_path / "storage"),
-        }
-        for key, value in env.items():
+        for key, value in pipeline_env(server, mysql_url, tmp_path / "storage").items():
             monkeypatch.setenv(key, value)
         yield server
 

@@ -26,6 +26,7 @@ from dd_refund_pipeline.defs.sensors import dingtalk_on_failed_checks, dingtalk_
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
 from dd_refund_pipeline_tests.conftest import AS_OF
+from dd_refund_pipeline_tests.ground_truth import pipeline_env
 
 SENTINELS = {
     "app secret": "app-secret-SENTINEL-5f1c",
@@ -80,17 +81,8 @@ def test_no_secret_appears_anywhere(sentinel_database, tmp_path, monkeypatch, ca
         robot_secret=SENTINELS["robot secret"],
     )
     with EmulatorServer(config, as_of=AS_OF) as server, dg.instance_for_test() as instance:
-        env = {
-            "DINGTALK_BASE_URL": server.base_url,
-            "DINGTALK_APP_KEY": config.app_key,
-            "DINGTALK_APP_SECRET": SENTINELS["app secret"],
-            "YIDA_SYSTEM_TOKEN": SENTINELS["systemToken"],
-            "DD_REFUND_DATABASE_URL": sentinel_database,
-            "DD_REFUND_STORAGE_URL": str(tmp_path / "storage"),
-            "DINGTALK_ROBOT_BASE_URL": server.base_url,
-            "DINGTALK_ROBOT_ACCESS_TOKEN": SENTINELS["robot access token"],
-            "DINGTALK_ROBOT_SECRET": SENTINELS["robot secret"],
-        }
+        # The emulator was configured with the sentinels, so its settings carry them.
+        env = pipeline_env(server, sentinel_database, tmp_path / "storage", robot=True)
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         robot_resource = {"dingtalk_robot": _robot_from_env()}

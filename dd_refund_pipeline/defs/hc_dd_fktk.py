@@ -16,6 +16,7 @@ from dd_refund_pipeline.defs.run_metadata import (
     day_counts_table,
     preview,
     record_day_counts,
+    rows_per_day,
     window_label,
 )
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
@@ -109,11 +110,9 @@ def _validity_checks(stored: pd.DataFrame) -> list[dg.AssetCheckResult]:
 
 
 def _completeness(
-    raw: RawInstances, rejects: pd.DataFrame, stored: pd.DataFrame
+    api_ids: set[str], anonymous: int, rejects: pd.DataFrame, stored: pd.DataFrame
 ) -> dg.AssetCheckResult:
-    api_ids = {str(i["processInstanceId"]) for i in raw.all() if i.get("processInstanceId")}
     rejected = {str(k) for k in rejects["process_instance_id"].dropna()} & api_ids
-    anonymous = sum(1 for i in raw.all() if not i.get("processInstanceId"))
     expected = api_ids - rejected
     present = set(stored[KEY])
     missing = sorted(expected - present)
@@ -170,27 +169,23 @@ def hc_dd_fktk(
     never altered when it exists. Rejected records go to ``hc_dd_fktk_rejects`` with the reason.
     """
     frames = refund_payments
+    api_ids, anonymous = yida_refund_instances.ids()
     engine = refund_database.engine()
     try:
         check_connection(engine)
         outcome = load_refunds(
             engine, FORM_SPEC, frames.clean, frames.rejects, run_id=context.run_id
         )
-        keys = list(frames.clean[KEY]) if len(frames.clean) else []
-        api_ids = [
-            str(i["processInstanceId"])
-            for i in yida_refund_instances.all()
-            if i.get("processInstanceId")
-        ]
-        stored = stored_rows(engine, FORM_SPEC, sorted(set(keys) | set(api_ids)))
+        # Every clean row comes from an API instance: reading the API's ids covers them all.
+        stored = stored_rows(engine, FORM_SPEC, sorted(api_ids))
         duplicates = duplicate_keys(engine, FORM_SPEC)
         where = safe_url(engine.url)
     finally:
         engine.dispose()
-    rows = frames.clean.groupby("partition_date").size().to_dict() if len(frames.clean) else {}
+    rows = rows_per_day(frames.clean)
     record_day_counts(context, rows)
     rate = outcome.rows / outcome.seconds if outcome.seconds else 0.0
-    in_window = stored[stored[KEY].isin(set(keys))]
+    in_window = stored[stored[KEY].isin(set(frames.clean[KEY]))]
     return dg.MaterializeResult(
         metadata={
             "window": window_label(context),
@@ -203,7 +198,7 @@ def hc_dd_fktk(
         },
         check_results=[
             _result(checks.TABLE_KEYS_UNIQUE, duplicates, dg.AssetCheckSeverity.ERROR),
-            _completeness(yida_refund_instances, frames.rejects, stored),
+            _completeness(api_ids, anonymous, frames.rejects, stored),
             *_validity_checks(in_window),
             _rejects_check(frames.rejects),
         ],

@@ -13,6 +13,7 @@ from dd_refund_pipeline.defs.run_metadata import (
     day_counts_table,
     preview,
     record_day_counts,
+    rows_per_day,
     window_label,
 )
 from dd_refund_pipeline.refunds.batches import RawInstances, RefundFrames
@@ -81,7 +82,7 @@ def refund_payments(
     """
     frames, duplicates = _transform_by_day(yida_refund_instances)
     clean, rejects = frames.clean, frames.rejects
-    rows = clean.groupby("partition_date").size().to_dict() if len(clean) else {}
+    rows = rows_per_day(clean)
     rejected = (
         rejects.groupby("partition_date")["record_key"].nunique().to_dict() if len(rejects) else {}
     )

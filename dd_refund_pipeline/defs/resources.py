@@ -22,7 +22,7 @@ from dd_refund_pipeline.dingtalk.yida import (
     scan_instances,
 )
 from dd_refund_pipeline.forms.spec import FormSpec
-from dd_refund_pipeline.refunds.loader import make_engine
+from dd_refund_pipeline.refunds.loader import check_connection, make_engine
 from dd_refund_pipeline.refunds.source import yida_query
 from dd_refund_pipeline.settings import DATABASE_URL_ENV, default_database_url
 
@@ -83,6 +83,14 @@ class RefundDatabase(dg.ConfigurableResource):
         """A new engine (pre-ping on); dispose of it when done."""
         return make_engine(self.url or default_database_url())
 
+    def check(self) -> None:
+        """Raise ``DatabaseError`` (host and port, no password) unless the database answers."""
+        engine = self.engine()
+        try:
+            check_connection(engine)
+        finally:
+            engine.dispose()
+
 
 class DingTalkRobot(dg.ConfigurableResource):
     """The team's DingTalk group robot; without a token, alerts go to the log only."""
@@ -96,10 +104,6 @@ class DingTalkRobot(dg.ConfigurableResource):
     @classmethod
     def _base_url(cls, value: str) -> str:
         return _http_url(value, "DINGTALK_ROBOT_BASE_URL")
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.access_token)
 
     def send_markdown(self, title: str, text: str) -> RobotReply:
         if not self.access_token:

@@ -16,7 +16,7 @@ from dd_refund_pipeline.defs.run_metadata import (
 from dd_refund_pipeline.dingtalk.errors import DingTalkApiError, RetryableApiError
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.refunds.batches import RawInstances, split_by_day
-from dd_refund_pipeline.refunds.loader import DatabaseError, check_connection
+from dd_refund_pipeline.refunds.loader import DatabaseError
 
 
 @dg.asset(
@@ -45,15 +45,9 @@ def yida_refund_instances(
     # A database that cannot be reached stops the run before it spends API calls (the monthly
     # quota is small); the error names host and port, never the password.
     try:
-        engine = refund_database.engine()
+        refund_database.check()
     except DatabaseError as error:
         raise dg.Failure(description=str(error), allow_retries=False) from None
-    try:
-        check_connection(engine)
-    except DatabaseError as error:
-        raise dg.Failure(description=str(error), allow_retries=False) from None
-    finally:
-        engine.dispose()
     start, end = context.partition_time_window
     try:
         result = yida.scan(FORM_SPEC, start, end)

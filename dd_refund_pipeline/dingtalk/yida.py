@@ -131,7 +131,6 @@ class Page:
     total_count: int
     page_number: int
     items: list[dict[str, Any]]
-    requestid: str | None
 
 
 @dataclass
@@ -498,7 +497,7 @@ class YidaClient:
         items, total = payload["data"], payload["totalCount"]
         self.stats.pages += 1
         self.stats.records += len(items)
-        return Page(total, int(payload.get("pageNumber") or page_number), items, None)
+        return Page(total, int(payload.get("pageNumber") or page_number), items)
 
     async def scan(
         self, query: YidaQuery, create_from: datetime, create_to: datetime

@@ -24,6 +24,17 @@ class RawInstances:
     def counts(self) -> dict[str, int]:
         return {day: len(items) for day, items in sorted(self.by_day.items())}
 
+    def ids(self) -> tuple[set[str], int]:
+        """The distinct ``processInstanceId`` values, and how many records had none."""
+        ids, anonymous = set(), 0
+        for item in self.all():
+            key = item.get("processInstanceId")
+            if key:
+                ids.add(str(key))
+            else:
+                anonymous += 1
+        return ids, anonymous
+
 
 @dataclass
 class RefundFrames:
