@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
@@ -69,7 +69,7 @@ class PartitionFileStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(payload)
 
-    def _existing(self, asset: str, key: str, suffix: str) -> UPath:
+    def existing(self, asset: str, key: str, suffix: str) -> UPath:
         path = self.path(asset, key, suffix)
         if not path.exists():
             raise MissingPartitionError(
@@ -80,14 +80,16 @@ class PartitionFileStore:
 
     # -- raw instances -------------------------------------------------------------------
 
-    def write_instances(self, asset: str, key: str, instances: Iterable[Mapping[str, Any]]) -> None:
-        lines = (json.dumps(item, ensure_ascii=False, separators=(",", ":")) for item in instances)
-        text = "".join(f"{line}\n" for line in lines)
-        self._write_bytes(self.path(asset, key, ".jsonl"), text.encode("utf-8"))
+    def write_instances(self, asset: str, key: str, lines: Iterable[bytes]) -> None:
+        """One day's instances, each a compact JSON line (see ``compact_json``)."""
+        payload = b"".join(line + b"\n" for line in lines)
+        self._write_bytes(self.path(asset, key, ".jsonl"), payload)
 
     def read_instances(self, asset: str, key: str) -> list[dict[str, Any]]:
-        text = self._existing(asset, key, ".jsonl").read_text(encoding="utf-8")
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
+        payload = self.existing(asset, key, ".jsonl").read_bytes()
+        # Split on newlines only: str.splitlines() also splits on U+2028, U+0085 and the like,
+        # which compact JSON keeps unescaped inside strings (a form field may hold them).
+        return [json.loads(line) for line in payload.split(b"\n") if line.strip()]
 
     # -- frames --------------------------------------------------------------------------
 
@@ -100,6 +102,6 @@ class PartitionFileStore:
         self._write_bytes(self.path(asset, key, suffix), buffer.getvalue())
 
     def read_frame(self, asset: str, key: str, suffix: str) -> pd.DataFrame:
-        payload = self._existing(asset, key, suffix).read_bytes()
+        payload = self.existing(asset, key, suffix).read_bytes()
         table = pq.read_table(io.BytesIO(payload))
         return table.to_pandas(types_mapper=_PANDAS_TYPES.get)

@@ -19,6 +19,7 @@ from dd_refund_pipeline.refunds.loader import (
     SchemaMismatchError,
     check_connection,
     ensure_schema,
+    load_refund_batches,
     load_refunds,
     make_engine,
     safe_url,
@@ -187,6 +188,27 @@ def test_a_failure_in_the_middle_leaves_the_table_as_it_was(engine):
     with pytest.raises(Exception):  # noqa: B017 - the driver's own error type differs per database
         load_refunds(engine, SPEC, broken, result.rejects, run_id="r2", batch_size=100)
     assert table_rows(engine) == before
+
+
+def test_batches_stream_into_one_transaction(engine):
+    result = generated(600, seed=5)
+    days = [(day, pd.DataFrame()) for _, day in result.clean.groupby("partition_date")]
+    outcome = load_refund_batches(engine, SPEC, iter(days), run_id="r1")
+    assert (outcome.inserted, len(days)) == (
+        len(result.clean),
+        result.clean["partition_date"].nunique(),
+    )
+    assert normalised(table_rows(engine)) == frame_rows(result.clean)
+
+
+def test_a_key_repeated_in_a_later_batch_stops_the_whole_load(engine):
+    result = generated(600, seed=5)
+    first, second = result.clean.iloc[:300], result.clean.iloc[299:]  # one key in both
+    with pytest.raises(ValueError, match="1 duplicate extend_processInstanceId"):
+        load_refund_batches(
+            engine, SPEC, iter([(first, result.rejects), (second, pd.DataFrame())]), run_id="r"
+        )
+    assert table_rows(engine) == []  # the first batch was rolled back with it
 
 
 def test_an_existing_table_that_differs_is_refused_not_altered(engine):

@@ -16,15 +16,14 @@ from dd_refund_pipeline.defs.run_metadata import (
     day_counts_table,
     preview,
     record_day_counts,
-    rows_per_day,
     window_label,
 )
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
-from dd_refund_pipeline.refunds.batches import RawInstances, RefundFrames
+from dd_refund_pipeline.refunds.batches import RawInstances, RefundFrames, WindowSummary
 from dd_refund_pipeline.refunds.loader import (
     check_connection,
     duplicate_keys,
-    load_refunds,
+    load_refund_batches,
     safe_url,
     stored_rows,
 )
@@ -170,11 +169,13 @@ def hc_dd_fktk(
     """
     frames = refund_payments
     api_ids, anonymous = yida_refund_instances.ids()
+    summary = WindowSummary()
     engine = refund_database.engine()
     try:
         check_connection(engine)
-        outcome = load_refunds(
-            engine, FORM_SPEC, frames.clean, frames.rejects, run_id=context.run_id
+        # A day at a time from the stored files, all in one transaction.
+        outcome = load_refund_batches(
+            engine, FORM_SPEC, summary.watch(frames, KEY), run_id=context.run_id
         )
         # Every clean row comes from an API instance: reading the API's ids covers them all.
         stored = stored_rows(engine, FORM_SPEC, sorted(api_ids))
@@ -182,10 +183,10 @@ def hc_dd_fktk(
         where = safe_url(engine.url)
     finally:
         engine.dispose()
-    rows = rows_per_day(frames.clean)
-    record_day_counts(context, rows)
+    record_day_counts(context, summary.rows)
+    rejects = summary.rejects()
     rate = outcome.rows / outcome.seconds if outcome.seconds else 0.0
-    in_window = stored[stored[KEY].isin(set(frames.clean[KEY]))]
+    in_window = stored[stored[KEY].isin(summary.keys)]
     return dg.MaterializeResult(
         metadata={
             "window": window_label(context),
@@ -193,13 +194,13 @@ def hc_dd_fktk(
             **outcome.as_dict(),
             "rows": outcome.rows,
             "load_rows_per_s": round(rate),
-            "rows_by_day": day_counts_table({"rows": rows}),
-            "preview": preview(frames.clean, TARGET.column_names),
+            "rows_by_day": day_counts_table({"rows": summary.rows}),
+            "preview": preview(summary.head(), TARGET.column_names),
         },
         check_results=[
             _result(checks.TABLE_KEYS_UNIQUE, duplicates, dg.AssetCheckSeverity.ERROR),
-            _completeness(api_ids, anonymous, frames.rejects, stored),
+            _completeness(api_ids, anonymous, rejects, stored),
             *_validity_checks(in_window),
-            _rejects_check(frames.rejects),
+            _rejects_check(rejects),
         ],
     )

@@ -13,28 +13,16 @@ from dd_refund_pipeline.defs.run_metadata import (
     day_counts_table,
     preview,
     record_day_counts,
-    rows_per_day,
     window_label,
 )
-from dd_refund_pipeline.refunds.batches import RawInstances, RefundFrames
-from dd_refund_pipeline.refunds.transform import empty_rejects, transform_instances
+from dd_refund_pipeline.refunds.batches import (
+    RawInstances,
+    RefundFrames,
+    WindowSummary,
+    transform_window,
+)
 
 KEY = FORM_SPEC.target.key
-
-
-def _transform_by_day(raw: RawInstances) -> tuple[RefundFrames, int]:
-    """Each day on its own, so every reject keeps the day its raw record is stored under."""
-    clean, rejects, duplicates = [], [], 0
-    for day, items in sorted(raw.by_day.items()):
-        result = transform_instances(items, FORM_SPEC)
-        clean.append(result.clean)
-        rejects.append(result.rejects.assign(partition_date=day))
-        duplicates += result.duplicates_dropped
-    frames = RefundFrames(
-        pd.concat(clean, ignore_index=True) if clean else pd.DataFrame(),
-        pd.concat(rejects, ignore_index=True) if rejects else empty_rejects(),
-    )
-    return frames, duplicates
 
 
 def _unique_ids_check(clean: pd.DataFrame) -> dg.AssetCheckResult:
@@ -80,23 +68,23 @@ def refund_payments(
     ``sales_count``, ``qty_count`` 1, ``Document_Type`` 付款退款; one Parquet file per day, and
     beside it the day's rejected records with the field and the reason.
     """
-    frames, duplicates = _transform_by_day(yida_refund_instances)
-    clean, rejects = frames.clean, frames.rejects
-    rows = rows_per_day(clean)
+    frames, duplicates = transform_window(yida_refund_instances, FORM_SPEC)
+    summary = WindowSummary().read(frames, KEY)
+    rejects = summary.rejects()
     rejected = (
         rejects.groupby("partition_date")["record_key"].nunique().to_dict() if len(rejects) else {}
     )
-    record_day_counts(context, rows)
+    record_day_counts(context, summary.rows)
     yield dg.Output(
         frames,
         metadata={
             "window": window_label(context),
-            "rows": len(clean),
+            "rows": summary.total_rows,
             "rejected_records": int(rejects["record_key"].nunique()) if len(rejects) else 0,
             "duplicates_merged": duplicates,
-            "rows_by_day": day_counts_table({"rows": rows, "rejected": rejected}),
-            "preview": preview(clean, FORM_SPEC.target.column_names),
+            "rows_by_day": day_counts_table({"rows": summary.rows, "rejected": rejected}),
+            "preview": preview(summary.head(), FORM_SPEC.target.column_names),
             "rejects_preview": preview(rejects, ["process_instance_id", "field", "reason"]),
         },
     )
-    yield _unique_ids_check(clean)
+    yield _unique_ids_check(frames.clean_columns([KEY, "partition_date", "source_version"]))

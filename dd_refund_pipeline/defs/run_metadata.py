@@ -19,11 +19,6 @@ def window_label(context: dg.AssetExecutionContext) -> str:
     return keys.start if keys.start == keys.end else f"{keys.start}...{keys.end}"
 
 
-def rows_per_day(frame: pd.DataFrame) -> dict[str, int]:
-    """Rows of a frame per ``partition_date``."""
-    return frame.groupby("partition_date").size().to_dict() if len(frame) else {}
-
-
 def record_day_counts(context: dg.AssetExecutionContext, counts: Mapping[str, int]) -> None:
     """``dagster/row_count`` of each day of the run, on that day's materialization."""
     for key in context.partition_keys:

@@ -6,11 +6,9 @@ stored raw data and makes no API call.
 """
 
 import dagster as dg
-import pandas as pd
 
 from dd_refund_pipeline.defs.form import FORM_SPEC
 from dd_refund_pipeline.refunds.batches import RawInstances, RefundFrames
-from dd_refund_pipeline.refunds.transform import empty_rejects
 from dd_refund_pipeline.settings import dagster_home
 from dd_refund_pipeline.storage import REJECTS_SCHEMA, PartitionFileStore, clean_schema
 
@@ -32,37 +30,39 @@ class RefundFileStorage(dg.ConfigurableIOManager):
     def handle_output(self, context: dg.OutputContext, obj: RawInstances | RefundFrames) -> None:
         store, asset = self._store(), context.asset_key.to_user_string()
         keys = self._keys(context)
+        if not isinstance(obj, RawInstances | RefundFrames):
+            raise TypeError(f"{asset}: cannot store a {type(obj).__name__}")
+        outside = sorted(set(obj.days) - set(keys))
+        if outside:
+            # Writing only the run's days would drop these in silence.
+            raise ValueError(f"{asset}: data for days outside the run: {', '.join(outside[:5])}")
         if isinstance(obj, RawInstances):
             for key in keys:
-                store.write_instances(asset, key, obj.by_day.get(key, []))
-        elif isinstance(obj, RefundFrames):
-            schema = clean_schema(FORM_SPEC)
-            clean = dict(tuple(obj.clean.groupby("partition_date", sort=False)))
-            rejects = dict(tuple(obj.rejects.groupby("partition_date", sort=False)))
-            for key in keys:
-                store.write_frame(
-                    asset, key, CLEAN_SUFFIX, clean.get(key, obj.clean.iloc[0:0]), schema
-                )
-                store.write_frame(
-                    asset,
-                    key,
-                    REJECTS_SUFFIX,
-                    rejects.get(key, obj.rejects.iloc[0:0]),
-                    REJECTS_SCHEMA,
-                )
+                store.write_instances(asset, key, obj.lines(key))
         else:
-            raise TypeError(f"{asset}: cannot store a {type(obj).__name__}")
+            schema = clean_schema(FORM_SPEC)
+            for key in keys:
+                clean, rejects = obj.day(key)
+                store.write_frame(asset, key, CLEAN_SUFFIX, clean, schema)
+                store.write_frame(asset, key, REJECTS_SUFFIX, rejects, REJECTS_SCHEMA)
         context.add_output_metadata({"storage": dg.MetadataValue.path(str(store.base / asset))})
 
     def load_input(self, context: dg.InputContext) -> RawInstances | RefundFrames:
         store = self._store()
         asset = context.asset_key.to_user_string()
         keys = self._keys(context)
-        if context.dagster_type.typing_type is RawInstances:
-            return RawInstances({key: store.read_instances(asset, key) for key in keys})
-        clean = [store.read_frame(asset, key, CLEAN_SUFFIX) for key in keys]
-        rejects = [store.read_frame(asset, key, REJECTS_SUFFIX) for key in keys]
+        raw = context.dagster_type.typing_type is RawInstances
+        suffixes = [".jsonl"] if raw else [CLEAN_SUFFIX, REJECTS_SUFFIX]
+        for key in keys:  # a day never materialized fails here, before any work
+            for suffix in suffixes:
+                store.existing(asset, key, suffix)
+        # Days are read when asked for: the window is never all in memory at once.
+        if raw:
+            return RawInstances(keys, lambda key: store.read_instances(asset, key))
         return RefundFrames(
-            pd.concat(clean, ignore_index=True) if clean else pd.DataFrame(),
-            pd.concat(rejects, ignore_index=True) if rejects else empty_rejects(),
+            keys,
+            lambda key: (
+                store.read_frame(asset, key, CLEAN_SUFFIX),
+                store.read_frame(asset, key, REJECTS_SUFFIX),
+            ),
         )

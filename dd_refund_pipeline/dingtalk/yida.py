@@ -9,15 +9,17 @@ index, so a scan also notices when the result set moved while it was reading and
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextvars
 import hashlib
 import json
 import math
 import random
+import tempfile
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -139,6 +141,8 @@ class ScanStats:
 
     calls: Counter[str] = field(default_factory=Counter)
     retries: int = 0
+    # Why calls were retried: the error's code (``HTTP503``, ``ReadTimeout``…), never a message.
+    retry_causes: Counter[str] = field(default_factory=Counter)
     throttles: int = 0
     token_refreshes: int = 0
     pages: int = 0
@@ -160,6 +164,7 @@ class ScanStats:
             "token_calls": self.calls[TOKEN_ENDPOINT],
             "list_calls": self.calls[INSTANCES_ENDPOINT],
             "retries": self.retries,
+            "retry_causes": dict(sorted(self.retry_causes.items())),
             "throttles": self.throttles,
             "token_refreshes": self.token_refreshes,
             "pages": self.pages,
@@ -177,7 +182,7 @@ class ScanStats:
 class ScanResult:
     """The instances of one scan, one per ``processInstanceId``, and what it cost."""
 
-    instances: list[dict[str, Any]]
+    instances: InstanceSet
     stats: ScanStats
 
 
@@ -198,51 +203,135 @@ class ClientSettings:
     zone: ZoneInfo = CHINA_TZ
 
 
-def _instance_rank(instance: Mapping[str, Any]) -> tuple[int, datetime]:
-    """Newer edits win: the higher ``version``, then the later ``modifiedTimeGMT``."""
-    version = instance.get("version")
+# Payloads of a scan stay in memory up to this size, then move to a temporary file.
+SPOOL_IN_MEMORY_BYTES = 32 * 1024 * 1024
+_UNKNOWN = math.nan
+
+
+def _gmt_seconds(value: Any) -> float:
+    """A response timestamp as POSIX seconds; NaN when it is missing or unreadable."""
     try:
-        rank = int(version) if version is not None else -1
-    except (TypeError, ValueError):
-        rank = -1
-    try:
-        modified = parse_gmt(str(instance.get("modifiedTimeGMT")))
+        return parse_gmt(str(value)).timestamp()
     except ValueError:
-        modified = datetime.min.replace(tzinfo=CHINA_TZ)
-    return rank, modified
+        return _UNKNOWN
+
+
+def compact_json(item: Any) -> bytes:
+    """One payload as a compact UTF-8 JSON line (no newline), as spools and day files hold it."""
+    return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _version(instance: Mapping[str, Any]) -> int:
+    try:
+        return int(instance.get("version"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return -1
 
 
 class InstanceSet:
     """Instances keyed by ``processInstanceId``, keeping the newest copy of each.
 
-    Records without an id are kept (keyed by their content, so a page read twice does not
-    double them) for the transform to reject visibly instead of the client dropping them.
+    A 25-day window can hold hundreds of thousands of forms, so payloads are not kept as Python
+    objects: each accepted instance is appended as one compact JSON line to a spool (in memory
+    while small, a temporary file beyond ``SPOOL_IN_MEMORY_BYTES``), and the set keeps only a
+    row per instance in flat arrays (version, create and modify times, where its line is): about
+    200 bytes a form. Records without an id are kept too (keyed by their content, so a page read
+    twice does not double them) for the transform to reject visibly instead of the client
+    dropping them.
     """
 
-    def __init__(self) -> None:
-        self.by_id: dict[str, dict[str, Any]] = {}
-        self.anonymous: dict[str, dict[str, Any]] = {}
+    def __init__(self, spool_in_memory_bytes: int = SPOOL_IN_MEMORY_BYTES) -> None:
+        self.by_id: dict[str, int] = {}
+        self.anonymous: dict[str, int] = {}
+        self._version = array.array("q")
+        self._created = array.array("d")
+        self._modified = array.array("d")
+        self._offset = array.array("q")
+        self._length = array.array("q")
+        # Lives as long as the set (the window's days are read from it after the scan); the
+        # temporary file is removed when it is closed or collected.
+        self._spool = tempfile.SpooledTemporaryFile(max_size=spool_in_memory_bytes)  # noqa: SIM115
 
-    def add(self, items: Iterable[dict[str, Any]]) -> set[str]:
-        """Merge ``items``; returns the ids seen."""
+    def _append(self, item: Any, version: int, modified: float) -> int:
+        line = compact_json(item)
+        end = self._offset[-1] + self._length[-1] if self._offset else 0
+        self._spool.seek(end)
+        self._spool.write(line)
+        fields = item if isinstance(item, dict) else {}
+        self._version.append(version)
+        self._created.append(_gmt_seconds(fields.get("createTimeGMT")))
+        self._modified.append(modified)
+        self._offset.append(end)
+        self._length.append(len(line))
+        return len(self._offset) - 1
+
+    def _rank(self, row: int) -> tuple[int, float]:
+        """Newer edits win: the higher ``version``, then the later ``modifiedTimeGMT``."""
+        modified = self._modified[row]
+        return self._version[row], -math.inf if math.isnan(modified) else modified
+
+    def add(self, items: Iterable[Any]) -> set[str]:
+        """Merge ``items``; returns the keys seen (ids, or ``sha1:…`` for records without one)."""
         seen: set[str] = set()
         for item in items:
             key = item.get("processInstanceId") if isinstance(item, dict) else None
             if not isinstance(key, str) or not key:
                 digest = json.dumps(item, ensure_ascii=False, sort_keys=True, default=str)
-                self.anonymous[hashlib.sha1(digest.encode()).hexdigest()] = item
+                anonymous_key = "sha1:" + hashlib.sha1(digest.encode()).hexdigest()
+                seen.add(anonymous_key)
+                if anonymous_key not in self.anonymous:
+                    self.anonymous[anonymous_key] = self._append(item, -1, _UNKNOWN)
                 continue
             seen.add(key)
+            version, modified = _version(item), _gmt_seconds(item.get("modifiedTimeGMT"))
             current = self.by_id.get(key)
-            if current is None or _instance_rank(item) > _instance_rank(current):
-                self.by_id[key] = item
+            rank = (version, -math.inf if math.isnan(modified) else modified)
+            if current is None or rank > self._rank(current):
+                self.by_id[key] = self._append(item, version, modified)
         return seen
 
     def __len__(self) -> int:
         return len(self.by_id) + len(self.anonymous)
 
-    def values(self) -> list[dict[str, Any]]:
-        return [*self.by_id.values(), *self.anonymous.values()]
+    def rows(self) -> list[int]:
+        """The rows of the newest copies, in the order their payloads were stored."""
+        return sorted([*self.by_id.values(), *self.anonymous.values()])
+
+    def created(self, rows: Iterable[int]) -> list[float]:
+        """``createTimeGMT`` of ``rows`` as POSIX seconds (NaN when unreadable)."""
+        return [self._created[row] for row in rows]
+
+    def held_before(self, low: datetime, high: datetime, cutoff: datetime) -> int:
+        """Held forms created in ``[low, high)`` and last modified before ``cutoff``.
+
+        A form whose modification time cannot be read counts as unchanged.
+        """
+        first, last, limit = low.timestamp(), high.timestamp(), cutoff.timestamp()
+        return sum(
+            1
+            for row in (*self.by_id.values(), *self.anonymous.values())
+            if first <= self._created[row] < last and not self._modified[row] >= limit
+        )
+
+    def read_lines(self, rows: Iterable[int]) -> list[bytes]:
+        """The payloads of ``rows`` as stored: compact JSON, UTF-8, one per row."""
+        lines = []
+        for row in rows:
+            self._spool.seek(self._offset[row])
+            lines.append(self._spool.read(self._length[row]))
+        return lines
+
+    def read(self, rows: Iterable[int]) -> list[Any]:
+        """The payloads of ``rows``, in that order."""
+        return [json.loads(line) for line in self.read_lines(rows)]
+
+    def __iter__(self) -> Iterator[Any]:
+        rows = self.rows()
+        for start in range(0, len(rows), 1000):
+            yield from self.read(rows[start : start + 1000])
+
+    def close(self) -> None:
+        self._spool.close()
 
 
 class AccessTokenCache:
@@ -345,7 +434,10 @@ class YidaClient:
     def _before_sleep(self, state: tenacity.RetryCallState) -> None:
         self.stats.retries += 1
         outcome = state.outcome
-        if outcome is not None and isinstance(outcome.exception(), ThrottledError):
+        error = outcome.exception() if outcome is not None else None
+        cause = getattr(error, "code", None) or type(error).__name__
+        self.stats.retry_causes[str(cause)] += 1
+        if isinstance(error, ThrottledError):
             self.stats.throttles += 1
             self._limiter.throttled()
 
@@ -509,7 +601,7 @@ class YidaClient:
         await self._scan_part(query, create_from, create_to, found, scan_began)
         self.stats.instances = len(found)
         self.stats.elapsed_s = time.monotonic() - started
-        return ScanResult(found.values(), self.stats)
+        return ScanResult(found, self.stats)
 
     async def _read_pages(
         self, query: YidaQuery, start: datetime, end: datetime, first: Page
@@ -535,15 +627,14 @@ class YidaClient:
             return
         self.stats.parts += 1
         pages = await self._read_pages(query, start, end, first)
-        part = InstanceSet()
+        part: set[str] = set()
         for page in pages:
-            part.add(page.items)
-        found.add(part.values())
+            part |= found.add(page.items)
         totals = {page.total_count for page in pages}
         if len(totals) > 1 or len(part) != first.total_count:
             marker = _REPAIRING.set(True)
             try:
-                await self._repair_drift(query, start, end, part, found, scan_began)
+                await self._repair_drift(query, start, end, found, scan_began)
             finally:
                 _REPAIRING.reset(marker)
 
@@ -582,7 +673,6 @@ class YidaClient:
         query: YidaQuery,
         start: datetime,
         end: datetime,
-        part: InstanceSet,
         found: InstanceSet,
         scan_began: datetime,
     ) -> None:
@@ -601,7 +691,6 @@ class YidaClient:
         first = await self.get_instances_page(changed, start, end, 1)
         for page in await self._read_pages(changed, start, end, first):
             found.add(page.items)
-            part.add(page.items)
         # Whole minutes: a form's createTimeGMT (to the minute) then falls in the slice the
         # server puts it in.
         low = start.replace(second=0, microsecond=0)
@@ -620,7 +709,7 @@ class YidaClient:
         """Re-read the whole-minute slices of ``[low, high)`` where the counts disagree."""
         last = high - timedelta(seconds=1)
         count = (await self.get_instances_page(query, low, last, 1, page_size=1)).total_count
-        if _held_before(found, low, high, cutoff) == count:
+        if found.held_before(low, high, cutoff) == count:
             return
         if count <= self.settings.page_size * 2 or high - low <= timedelta(minutes=4):
             first = await self.get_instances_page(query, low, last, 1)
@@ -636,26 +725,6 @@ class YidaClient:
                 if cuts[n] < cuts[n + 1]
             )
         )
-
-
-def _held_before(found: InstanceSet, low: datetime, high: datetime, cutoff: datetime) -> int:
-    """Held forms created in ``[low, high)`` (to the minute) and last modified before ``cutoff``."""
-    held = 0
-    for item in found.values():
-        try:
-            created = parse_gmt(str(item.get("createTimeGMT")))
-        except ValueError:
-            continue
-        if low <= created < high and _modified_before(item, cutoff):
-            held += 1
-    return held
-
-
-def _modified_before(instance: Mapping[str, Any], cutoff: datetime) -> bool:
-    try:
-        return parse_gmt(str(instance.get("modifiedTimeGMT"))) < cutoff
-    except ValueError:
-        return True
 
 
 def scan_instances(

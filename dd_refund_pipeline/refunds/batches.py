@@ -1,66 +1,236 @@
-"""What flows between the assets: raw instances per day, and cleaned rows with their rejects."""
+"""What flows between the assets: raw instances per day, and cleaned rows with their rejects.
+
+A window's raw instances are read one day at a time (from the scan's spool or from the per-day
+files), never held all at once: at 200,000 forms the payloads as Python objects would take
+gigabytes, while a day of them takes a few megabytes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pandas as pd
 
-from dd_refund_pipeline.dingtalk.timefmt import parse_gmt
+from dd_refund_pipeline.dingtalk.yida import InstanceSet, compact_json
+from dd_refund_pipeline.forms.spec import FormSpec
+from dd_refund_pipeline.refunds.transform import (
+    TransformResult,
+    empty_rejects,
+    transform_instances,
+)
+
+# Days are transformed together up to about this many instances: one pandas pass per batch
+# instead of one per day (each pass has a fixed cost), with memory still bounded.
+BATCH_INSTANCES = 5_000
 
 
-@dataclass
 class RawInstances:
-    """Yida instances of a window, keyed by the China day they were created on."""
+    """Yida instances of a window, keyed by the China day they were created on, read on demand."""
 
-    by_day: dict[str, list[dict[str, Any]]]
+    def __init__(
+        self,
+        days: Sequence[str],
+        read_day: Callable[[str], list[dict[str, Any]]],
+        counts: Mapping[str, int] | None = None,
+        read_lines: Callable[[str], list[bytes]] | None = None,
+    ) -> None:
+        self.days = sorted(days)
+        self._read_day = read_day
+        self._read_lines = read_lines
+        self._counts = dict(counts) if counts is not None else None
 
-    def all(self) -> list[dict[str, Any]]:
-        return [item for day in sorted(self.by_day) for item in self.by_day[day]]
+    @classmethod
+    def from_lists(cls, by_day: Mapping[str, list[dict[str, Any]]]) -> RawInstances:
+        """Instances already in memory, as lists per day."""
+        return cls(list(by_day), lambda day: list(by_day.get(day, [])), _sizes(by_day))
+
+    def day(self, key: str) -> list[dict[str, Any]]:
+        """The instances created on ``key`` (empty for a day of the window without any)."""
+        return self._read_day(key) if key in self.days else []
+
+    def lines(self, key: str) -> list[bytes]:
+        """The day's instances as compact JSON lines (as the scan stored them, when it did)."""
+        if self._read_lines is None or key not in self.days:
+            return [compact_json(item) for item in self.day(key)]
+        return self._read_lines(key)
 
     def counts(self) -> dict[str, int]:
-        return {day: len(items) for day, items in sorted(self.by_day.items())}
+        if self._counts is None:
+            self._counts = {day: len(self.day(day)) for day in self.days}
+        return dict(self._counts)
+
+    def batches(
+        self, size: int = BATCH_INSTANCES
+    ) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
+        """Whole days grouped up to ``size`` instances: the instances and each one's day."""
+        items: list[dict[str, Any]] = []
+        days: list[str] = []
+        for day in self.days:
+            found = self.day(day)
+            if items and len(items) + len(found) > size:
+                yield items, days
+                items, days = [], []
+            items += found
+            days += [day] * len(found)
+        if items:
+            yield items, days
 
     def ids(self) -> tuple[set[str], int]:
         """The distinct ``processInstanceId`` values, and how many records had none."""
         ids, anonymous = set(), 0
-        for item in self.all():
-            key = item.get("processInstanceId")
-            if key:
-                ids.add(str(key))
-            else:
-                anonymous += 1
+        for day in self.days:
+            for item in self.day(day):
+                key = item.get("processInstanceId") if isinstance(item, dict) else None
+                if key:
+                    ids.add(str(key))
+                else:
+                    anonymous += 1
         return ids, anonymous
 
 
-@dataclass
-class RefundFrames:
-    """Cleaned rows and rejects of a window; both carry ``partition_date``."""
+def _sizes(by_day: Mapping[str, Sequence[Any]]) -> dict[str, int]:
+    return {day: len(items) for day, items in sorted(by_day.items())}
 
-    clean: pd.DataFrame
-    rejects: pd.DataFrame
+
+DayFrames = tuple[pd.DataFrame, pd.DataFrame]
+
+
+class RefundFrames:
+    """Cleaned rows and rejects of a window, per day; both carry ``partition_date``.
+
+    Read a day at a time (from memory after the transform, from the per-day files after that),
+    so that loading a long window never needs all of its rows at once.
+    """
+
+    def __init__(self, days: Sequence[str], read_day: Callable[[str], DayFrames]) -> None:
+        self.days = sorted(days)
+        self._read_day = read_day
+
+    @classmethod
+    def from_parts(
+        cls,
+        days: Sequence[str],
+        clean: Mapping[str, list[pd.DataFrame]],
+        rejects: Mapping[str, list[pd.DataFrame]],
+        empty: DayFrames,
+    ) -> RefundFrames:
+        """Frames held in memory, as pieces per day (``empty`` gives the columns)."""
+        by_day = {
+            day: (_joined(clean.get(day, []), empty[0]), _joined(rejects.get(day, []), empty[1]))
+            for day in sorted({*days, *clean, *rejects})
+        }
+        return cls(list(by_day), by_day.__getitem__)
+
+    def day(self, key: str) -> DayFrames:
+        return self._read_day(key)
+
+    def batches(self) -> Iterator[DayFrames]:
+        """``(clean, rejects)`` of each day in turn."""
+        for day in self.days:
+            yield self.day(day)
+
+    def clean_columns(self, columns: Sequence[str]) -> pd.DataFrame:
+        """Some columns of every day's cleaned rows, as one frame."""
+        frames = [clean[list(columns)] for clean, _ in self.batches()]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+
+PREVIEW_ROWS = 10
+
+
+@dataclass
+class WindowSummary:
+    """What one pass over a window's frames saw: rows per day, keys, rejects, the first rows."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    keys: set[str] = field(default_factory=set)
+    rejects_seen: list[pd.DataFrame] = field(default_factory=list)
+    first_rows: list[pd.DataFrame] = field(default_factory=list)
+
+    def watch(self, frames: RefundFrames, key: str) -> Iterator[DayFrames]:
+        """Pass ``frames`` through a day at a time (to the loader), noting what goes by."""
+        for day in frames.days:
+            clean, rejects = frames.day(day)
+            self.rows[day] = len(clean)
+            self.keys.update(clean[key])
+            if len(rejects):
+                self.rejects_seen.append(rejects)
+            shown = sum(len(f) for f in self.first_rows)
+            if shown < PREVIEW_ROWS and len(clean):
+                self.first_rows.append(clean.head(PREVIEW_ROWS - shown))
+            yield clean, rejects
+
+    def read(self, frames: RefundFrames, key: str) -> WindowSummary:
+        """One pass over ``frames`` for its summary alone."""
+        for _ in self.watch(frames, key):
+            pass
+        return self
+
+    @property
+    def total_rows(self) -> int:
+        return sum(self.rows.values())
+
+    def rejects(self) -> pd.DataFrame:
+        seen = self.rejects_seen
+        return pd.concat(seen, ignore_index=True) if seen else empty_rejects()
+
+    def head(self) -> pd.DataFrame:
+        return pd.concat(self.first_rows, ignore_index=True) if self.first_rows else pd.DataFrame()
+
+
+def _joined(pieces: list[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:
+    if len(pieces) == 1:
+        return pieces[0].reset_index(drop=True)
+    return pd.concat(pieces, ignore_index=True) if pieces else empty
+
+
+def transform_batches(raw: RawInstances, spec: FormSpec) -> Iterator[TransformResult]:
+    """The window transformed a batch of whole days at a time; rejects keep their stored day."""
+    for items, days in raw.batches():
+        yield transform_instances(items, spec, days=days)
+
+
+def transform_window(raw: RawInstances, spec: FormSpec) -> tuple[RefundFrames, int]:
+    """The cleaned rows and rejects of a window per day, and how many duplicate copies merged."""
+    clean: dict[str, list[pd.DataFrame]] = {}
+    rejects: dict[str, list[pd.DataFrame]] = {}
+    duplicates = 0
+    for result in transform_batches(raw, spec):
+        duplicates += result.duplicates_dropped
+        for pieces, frame in ((clean, result.clean), (rejects, result.rejects)):
+            for day, piece in frame.groupby("partition_date", sort=False, dropna=False):
+                pieces.setdefault(str(day), []).append(piece)
+    empty = transform_instances([], spec)
+    frames = RefundFrames.from_parts(raw.days, clean, rejects, (empty.clean, empty.rejects))
+    return frames, duplicates
 
 
 def split_by_day(
-    instances: Iterable[Mapping[str, Any]], days: Sequence[str], zone: ZoneInfo
+    found: InstanceSet, days: Sequence[str], zone: ZoneInfo
 ) -> tuple[RawInstances, int]:
-    """Assign instances to the window's days by creation time; count those outside the window.
+    """Assign a scan's instances to the window's days by creation time; count those outside.
 
     An instance whose ``createTimeGMT`` cannot be read has no day; it goes to the window's last
-    day so that the transform rejects it visibly, instead of it vanishing here.
+    day so that the transform rejects it visibly, instead of it vanishing here. Only the set's
+    index is walked: each day's payloads are read from the scan's spool when that day is asked.
     """
-    by_day: dict[str, list[dict[str, Any]]] = {day: [] for day in days}
+    rows = found.rows()
+    created = pd.to_datetime(pd.Series(found.created(rows), dtype=float), unit="s", utc=True)
+    local = created.dt.tz_convert(zone).dt.strftime("%Y-%m-%d").fillna(days[-1])
+    by_day: dict[str, list[int]] = {day: [] for day in days}
     outside = 0
-    for instance in instances:
-        try:
-            day = parse_gmt(str(instance["createTimeGMT"])).astimezone(zone).strftime("%Y-%m-%d")
-        except (KeyError, ValueError):
-            day = days[-1]
+    for row, day in zip(rows, local, strict=True):
         if day in by_day:
-            by_day[day].append(dict(instance))
+            by_day[day].append(row)
         else:
             outside += 1
-    return RawInstances(by_day), outside
+    raw = RawInstances(
+        list(by_day),
+        lambda day: found.read(by_day[day]),
+        _sizes(by_day),
+        lambda day: found.read_lines(by_day[day]),
+    )
+    return raw, outside

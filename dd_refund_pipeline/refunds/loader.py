@@ -9,6 +9,7 @@ parameters; passwords never leave ``safe_url``.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -240,31 +241,43 @@ class _DriverStatement:
         return conn.exec_driver_sql(self.sql, self.rows(columns, start, stop)).rowcount
 
 
-def _upsert_rows(
-    conn: Connection, spec: FormSpec, clean: pd.DataFrame, dialect: str, batch_size: int
-) -> tuple[int, int, int]:
-    table, key = spec.target.table, spec.target.key
-    upsert = _DriverStatement(conn, read_sql(f"upsert_{table}.{dialect}.sql"))
-    count_existing = sa.text(read_sql(f"count_existing_{table}.sql")).bindparams(
-        sa.bindparam("keys", expanding=True)
-    )
-    columns = _bindable(clean[spec.target.column_names], dialect)
-    inserted = updated = unchanged = 0
-    for start in range(0, len(clean), batch_size):
-        stop = min(start + batch_size, len(clean))
-        size = stop - start
-        existing = int(
-            conn.execute(count_existing, {"keys": columns[key][start:stop]}).scalar_one()
+class _Upsert:
+    """The upsert of one load: counts what it inserted, updated and left unchanged."""
+
+    def __init__(self, conn: Connection, spec: FormSpec, dialect: str, batch_size: int) -> None:
+        table = spec.target.table
+        self.conn, self.spec, self.dialect, self.batch_size = conn, spec, dialect, batch_size
+        self.statement = _DriverStatement(conn, read_sql(f"upsert_{table}.{dialect}.sql"))
+        self.count_existing = sa.text(read_sql(f"count_existing_{table}.sql")).bindparams(
+            sa.bindparam("keys", expanding=True)
         )
-        affected = upsert.executemany(conn, columns, start, stop)
+        self.inserted = self.updated = self.unchanged = 0
+        self.keys: set[str] = set()
+
+    def add(self, clean: pd.DataFrame) -> None:
+        key = self.spec.target.key
+        # A key twice in one load would be written twice, the later copy silently winning.
+        repeated = set(clean[key][clean[key].duplicated()]) | (self.keys & set(clean[key]))
+        if repeated:
+            raise ValueError(f"{len(repeated)} duplicate {key} values in one load")
+        self.keys.update(clean[key])
+        columns = _bindable(clean[self.spec.target.column_names], self.dialect)
+        for start in range(0, len(clean), self.batch_size):
+            stop = min(start + self.batch_size, len(clean))
+            self._batch(columns, start, stop)
+
+    def _batch(self, columns: dict[str, list[Any]], start: int, stop: int) -> None:
+        size = stop - start
+        keys = columns[self.spec.target.key][start:stop]
+        existing = int(self.conn.execute(self.count_existing, {"keys": keys}).scalar_one())
+        affected = self.statement.executemany(self.conn, columns, start, stop)
         fresh = size - existing
         # MySQL (FOUND_ROWS, as SQLAlchemy connects): 1 per insert, 2 per update, 1 per unchanged
         # row. SQLite: 1 per insert or update, 0 per unchanged row.
-        changed = affected - size if dialect == "mysql" else affected - fresh
-        inserted += fresh
-        updated += changed
-        unchanged += existing - changed
-    return inserted, updated, unchanged
+        changed = affected - size if self.dialect == "mysql" else affected - fresh
+        self.inserted += fresh
+        self.updated += changed
+        self.unchanged += existing - changed
 
 
 def _record_rejects(
@@ -285,6 +298,34 @@ def _record_rejects(
     return len(frame)
 
 
+def load_refund_batches(
+    engine: Engine,
+    spec: FormSpec,
+    batches: Iterable[tuple[pd.DataFrame, pd.DataFrame]],
+    run_id: str,
+    batch_size: int = BATCH_SIZE,
+) -> LoadResult:
+    """Upsert cleaned rows and record rejects, batch after batch, in one transaction.
+
+    All of it lands, or none: a window of any size is written without holding it in memory
+    at once (each ``(clean, rejects)`` batch, typically a day, is read when its turn comes).
+    """
+    started = time.monotonic()
+    dialect = dialect_name(engine)
+    ensure_schema(engine, spec)
+    recorded = 0
+    try:
+        with engine.begin() as conn:
+            upsert = _Upsert(conn, spec, dialect, batch_size)
+            for clean, rejects in batches:
+                upsert.add(clean)
+                recorded += _record_rejects(conn, spec, rejects, run_id, dialect, batch_size)
+    except OperationalError as exc:
+        raise _connect_error(engine, exc) from None
+    counts = (upsert.inserted, upsert.updated, upsert.unchanged)
+    return LoadResult(*counts, recorded, time.monotonic() - started)
+
+
 def load_refunds(
     engine: Engine,
     spec: FormSpec,
@@ -294,19 +335,7 @@ def load_refunds(
     batch_size: int = BATCH_SIZE,
 ) -> LoadResult:
     """Upsert ``clean`` and record ``rejects`` in one transaction: all of it lands, or none."""
-    started = time.monotonic()
-    dialect = dialect_name(engine)
-    duplicated = clean[spec.target.key].duplicated()
-    if duplicated.any():
-        raise ValueError(f"{int(duplicated.sum())} duplicate {spec.target.key} values in one load")
-    ensure_schema(engine, spec)
-    try:
-        with engine.begin() as conn:
-            counts = _upsert_rows(conn, spec, clean, dialect, batch_size)
-            recorded = _record_rejects(conn, spec, rejects, run_id, dialect, batch_size)
-    except OperationalError as exc:
-        raise _connect_error(engine, exc) from None
-    return LoadResult(*counts, recorded, time.monotonic() - started)
+    return load_refund_batches(engine, spec, [(clean, rejects)], run_id, batch_size)
 
 
 def stored_rows(

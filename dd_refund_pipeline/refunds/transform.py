@@ -111,16 +111,29 @@ def _missing(values: pd.Series) -> pd.Series:
     return values.isna() | (values == "")
 
 
-def _newest_first_positions(raw: Sequence[Mapping[str, Any]]) -> tuple[list[int], int]:
-    """Positions to keep: one per id, the highest version then the latest modification."""
-    ids = pd.Series([r.get(ID_KEY) for r in raw], dtype=object)
+def _newest_first_positions(
+    raw: Sequence[Mapping[str, Any]], days: Sequence[str] | None
+) -> tuple[list[int], int]:
+    """Positions to keep: one per id and day, the highest version then the latest modification.
+
+    Copies are merged within a stored day only: the same id under two days is not a re-read
+    but damage, and must reach the uniqueness check instead of vanishing here.
+    """
+    keys = pd.DataFrame(
+        {
+            "id": pd.Series([r.get(ID_KEY) for r in raw], dtype=object),
+            "day": pd.Series(days if days is not None else [""] * len(raw), dtype=object),
+        }
+    )
+    ids = keys["id"]
     has_id = ~_missing(ids)
-    repeated = has_id & ids.duplicated(keep=False)
+    repeated = has_id & keys.duplicated(keep=False)
     if not repeated.any():
         return list(range(len(raw))), 0
     rivals = pd.DataFrame(
         {
             "id": ids[repeated],
+            "day": keys["day"][repeated],
             "version": pd.to_numeric(
                 pd.Series(
                     [raw[p].get("version") for p in ids.index[repeated]],
@@ -142,7 +155,7 @@ def _newest_first_positions(raw: Sequence[Mapping[str, Any]]) -> tuple[list[int]
         }
     )
     ordered = rivals.sort_values(["version", "modified"], na_position="first", kind="stable")
-    losers = ordered.index.difference(ordered.drop_duplicates("id", keep="last").index)
+    losers = ordered.index.difference(ordered.drop_duplicates(["id", "day"], keep="last").index)
     dropped = set(losers)
     return [p for p in range(len(raw)) if p not in dropped], len(dropped)
 
@@ -395,11 +408,18 @@ def empty_rejects() -> pd.DataFrame:
 
 
 def transform_instances(
-    raw: Sequence[Mapping[str, Any]], spec: FormSpec, zone: ZoneInfo = CHINA_TZ
+    raw: Sequence[Mapping[str, Any]],
+    spec: FormSpec,
+    zone: ZoneInfo = CHINA_TZ,
+    days: Sequence[str] | None = None,
 ) -> TransformResult:
-    """Map raw instances to ``spec``'s target rows plus lineage; unmappable ones to rejects."""
+    """Map raw instances to ``spec``'s target rows plus lineage; unmappable ones to rejects.
+
+    ``days``, when given, is the partition each raw record is stored under: its rejects carry
+    that day (a record whose own creation time cannot be read still belongs to a day).
+    """
     records = [r if isinstance(r, Mapping) else {} for r in raw]
-    positions, duplicates = _newest_first_positions(records)
+    positions, duplicates = _newest_first_positions(records, days)
     batch = [records[p] for p in positions]
     columns = _Columns(batch)
     builder = _Builder(spec, columns, zone)
@@ -433,6 +453,11 @@ def transform_instances(
     rejects = empty_rejects()
     if found_frames:
         found = pd.concat(found_frames, ignore_index=True)
+        stored_days = (
+            frame["partition_date"]
+            if days is None
+            else pd.Series([days[p] for p in positions], index=frame.index, dtype=object)
+        )
         keys = _record_keys(batch, ids[found["row"].unique()])
         rejects = pd.DataFrame(
             {
@@ -440,7 +465,7 @@ def transform_instances(
                 "process_instance_id": ids[found["row"]]
                 .where(~_missing(ids[found["row"]]), None)
                 .to_numpy(),
-                "partition_date": frame["partition_date"][found["row"]].to_numpy(),
+                "partition_date": stored_days[found["row"]].to_numpy(),
                 "field": found["field"].to_numpy(),
                 "reason": found["reason"].to_numpy(),
                 "raw_value": found["raw_value"].to_numpy(),
