@@ -154,6 +154,10 @@ def test_fault_drill_over_25_days(mysql_engine, mysql_url, tmp_path):
         # rounding of each part) or the drift repair.
         pages = meta["api_pages"]
         assert list_calls == pages + retries + stats.auth_failures
+        # Each retry is shown with its cause, by code: throttles under DingTalk's own code.
+        causes = meta["api_retry_causes"]
+        assert sum(causes.values()) == retries and len(causes) >= 3
+        assert causes["Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"] == meta["api_throttles"]
         overhead = meta["api_window_splits"] + meta["api_window_parts"] - 1
         assert minimum_list <= pages <= minimum_list + overhead + meta["api_repair_calls"]
         assert stats.faults["error"] and stats.faults["hang"] and stats.faults["drop"], (

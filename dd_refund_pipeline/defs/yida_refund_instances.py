@@ -78,6 +78,7 @@ def yida_refund_instances(
             "api_pages": stats["pages"],
             "api_retries": stats["retries"],
             "api_throttles": stats["throttles"],
+            "api_retry_causes": dg.MetadataValue.json(stats["retry_causes"]),
             "api_window_splits": stats["window_splits"],
             "api_window_parts": stats["parts"],
             "api_drift_repairs": stats["drift_repairs"],
