@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import datetime
 from decimal import Decimal
@@ -199,6 +200,24 @@ def test_batches_stream_into_one_transaction(engine):
         result.clean["partition_date"].nunique(),
     )
     assert normalised(table_rows(engine)) == frame_rows(result.clean)
+
+
+def test_small_pieces_are_gathered_into_full_batches(engine):
+    result = generated(600, seed=5)
+    pieces = [(result.clean.iloc[n : n + 30], pd.DataFrame()) for n in range(0, 300, 30)]
+    inserts: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        if re.search(r"INSERT INTO\W+hc_dd_fktk\W", statement):
+            inserts.append(statement)
+
+    ensure_schema(engine, SPEC)
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        outcome = load_refund_batches(engine, SPEC, iter(pieces), run_id="r", batch_size=100)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
+    assert outcome.inserted == 300 and len(inserts) == 3  # not one per piece
 
 
 def test_a_key_repeated_in_a_later_batch_stops_the_whole_load(engine):

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import httpx
+import numpy as np
 import tenacity
 
 from dd_refund_pipeline.dingtalk.errors import (
@@ -293,13 +294,15 @@ class InstanceSet:
     def __len__(self) -> int:
         return len(self.by_id) + len(self.anonymous)
 
-    def rows(self) -> list[int]:
+    def rows(self) -> np.ndarray:
         """The rows of the newest copies, in the order their payloads were stored."""
-        return sorted([*self.by_id.values(), *self.anonymous.values()])
+        held = np.fromiter(self.by_id.values(), dtype=np.int64, count=len(self.by_id))
+        anonymous = np.fromiter(self.anonymous.values(), dtype=np.int64)
+        return np.sort(np.concatenate([held, anonymous]))
 
-    def created(self, rows: Iterable[int]) -> list[float]:
+    def created(self, rows: np.ndarray) -> np.ndarray:
         """``createTimeGMT`` of ``rows`` as POSIX seconds (NaN when unreadable)."""
-        return [self._created[row] for row in rows]
+        return np.array(self._created, dtype=np.float64)[rows]
 
     def held_before(self, low: datetime, high: datetime, cutoff: datetime) -> int:
         """Held forms created in ``[low, high)`` and last modified before ``cutoff``.
@@ -328,7 +331,7 @@ class InstanceSet:
     def __iter__(self) -> Iterator[Any]:
         rows = self.rows()
         for start in range(0, len(rows), 1000):
-            yield from self.read(rows[start : start + 1000])
+            yield from self.read(rows[start : start + 1000].tolist())
 
     def close(self) -> None:
         self._spool.close()

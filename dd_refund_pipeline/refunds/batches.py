@@ -7,11 +7,12 @@ gigabytes, while a day of them takes a few megabytes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pandas as pd
 
 from dd_refund_pipeline.dingtalk.yida import InstanceSet, compact_json
@@ -65,18 +66,24 @@ class RawInstances:
     def batches(
         self, size: int = BATCH_INSTANCES
     ) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
-        """Whole days grouped up to ``size`` instances: the instances and each one's day."""
-        items: list[dict[str, Any]] = []
-        days: list[str] = []
-        for day in self.days:
-            found = self.day(day)
-            if items and len(items) + len(found) > size:
+        """Whole days grouped up to ``size`` instances: the instances and each one's day.
+
+        Groups are planned from the day counts when they are known, so only the batch being
+        handed out is ever read (no day read ahead to find where a batch ends).
+        """
+        if self._counts is None:
+            groups: Iterable[list[str]] = ([day] for day in self.days)
+        else:
+            groups = _grouped(self.days, self._counts, size)
+        for group in groups:
+            items: list[dict[str, Any]] = []
+            days: list[str] = []
+            for day in group:
+                found = self.day(day)
+                items += found
+                days += [day] * len(found)
+            if items:
                 yield items, days
-                items, days = [], []
-            items += found
-            days += [day] * len(found)
-        if items:
-            yield items, days
 
     def ids(self) -> tuple[set[str], int]:
         """The distinct ``processInstanceId`` values, and how many records had none."""
@@ -89,6 +96,20 @@ class RawInstances:
                 else:
                     anonymous += 1
         return ids, anonymous
+
+
+def _grouped(days: Sequence[str], counts: Mapping[str, int], size: int) -> list[list[str]]:
+    """Consecutive days in groups of at most ``size`` instances (a bigger day stands alone)."""
+    groups: list[list[str]] = []
+    held = 0
+    for day in days:
+        count = counts.get(day, 0)
+        if not groups or held + count > size:
+            groups.append([])
+            held = 0
+        groups[-1].append(day)
+        held += count
+    return groups
 
 
 def _sizes(by_day: Mapping[str, Sequence[Any]]) -> dict[str, int]:
@@ -218,19 +239,17 @@ def split_by_day(
     index is walked: each day's payloads are read from the scan's spool when that day is asked.
     """
     rows = found.rows()
-    created = pd.to_datetime(pd.Series(found.created(rows), dtype=float), unit="s", utc=True)
-    local = created.dt.tz_convert(zone).dt.strftime("%Y-%m-%d").fillna(days[-1])
-    by_day: dict[str, list[int]] = {day: [] for day in days}
-    outside = 0
-    for row, day in zip(rows, local, strict=True):
-        if day in by_day:
-            by_day[day].append(row)
-        else:
-            outside += 1
+    created = pd.to_datetime(found.created(rows), unit="s", utc=True)
+    # Days as numbers first: no Python object per form, only one string per distinct day.
+    local = created.tz_convert(zone).tz_localize(None).to_numpy(dtype="datetime64[D]")
+    names = np.datetime_as_string(local, unit="D").astype("U10")  # room for a day when all NaT
+    names[np.isnat(local)] = days[-1]
+    by_day: dict[str, np.ndarray] = {day: rows[names == day] for day in days}
+    outside = len(rows) - sum(len(held) for held in by_day.values())
     raw = RawInstances(
         list(by_day),
-        lambda day: found.read(by_day[day]),
+        lambda day: found.read(by_day[day].tolist()),
         _sizes(by_day),
-        lambda day: found.read_lines(by_day[day]),
+        lambda day: found.read_lines(by_day[day].tolist()),
     )
     return raw, outside

@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -242,7 +243,11 @@ class _DriverStatement:
 
 
 class _Upsert:
-    """The upsert of one load: counts what it inserted, updated and left unchanged."""
+    """The upsert of one load: counts what it inserted, updated and left unchanged.
+
+    Small pieces (a day of a short window) are gathered into batches of ``batch_size`` rows:
+    one round trip per batch, whatever the pieces' sizes.
+    """
 
     def __init__(self, conn: Connection, spec: FormSpec, dialect: str, batch_size: int) -> None:
         table = spec.target.table
@@ -252,19 +257,38 @@ class _Upsert:
             sa.bindparam("keys", expanding=True)
         )
         self.inserted = self.updated = self.unchanged = 0
-        self.keys: set[str] = set()
+        # Keys seen so far as 64-bit hashes in arrays: a window's keys as strings would be
+        # 200,000 small objects kept alive across the load.
+        self._seen = np.empty(0, dtype=np.uint64)  # sorted
+        self._pending: list[pd.DataFrame] = []
 
     def add(self, clean: pd.DataFrame) -> None:
         key = self.spec.target.key
+        hashes = pd.util.hash_pandas_object(clean[key], index=False).to_numpy()
         # A key twice in one load would be written twice, the later copy silently winning.
-        repeated = set(clean[key][clean[key].duplicated()]) | (self.keys & set(clean[key]))
+        at = np.searchsorted(self._seen, hashes).clip(max=max(len(self._seen) - 1, 0))
+        earlier = self._seen[at] == hashes if len(self._seen) else np.zeros(len(hashes), bool)
+        repeated = int(pd.Series(hashes).duplicated().sum() + earlier.sum())
         if repeated:
-            raise ValueError(f"{len(repeated)} duplicate {key} values in one load")
-        self.keys.update(clean[key])
-        columns = _bindable(clean[self.spec.target.column_names], self.dialect)
-        for start in range(0, len(clean), self.batch_size):
-            stop = min(start + self.batch_size, len(clean))
-            self._batch(columns, start, stop)
+            raise ValueError(f"{repeated} duplicate {key} values in one load")
+        self._seen = np.sort(np.concatenate([self._seen, hashes]))
+        self._pending.append(clean)
+        if sum(len(piece) for piece in self._pending) >= self.batch_size:
+            self.flush(whole_batches_only=True)
+
+    def flush(self, whole_batches_only: bool = False) -> None:
+        """Write what is pending; a partial last batch may wait for the next pieces."""
+        pending = [piece for piece in self._pending if len(piece)]
+        self._pending = []
+        if not pending:
+            return
+        frame = pending[0] if len(pending) == 1 else pd.concat(pending, ignore_index=True)
+        ready = len(frame) - len(frame) % self.batch_size if whole_batches_only else len(frame)
+        if ready < len(frame):
+            self._pending = [frame.iloc[ready:]]
+        columns = _bindable(frame.iloc[:ready][self.spec.target.column_names], self.dialect)
+        for start in range(0, ready, self.batch_size):
+            self._batch(columns, start, min(start + self.batch_size, ready))
 
     def _batch(self, columns: dict[str, list[Any]], start: int, stop: int) -> None:
         size = stop - start
@@ -320,6 +344,7 @@ def load_refund_batches(
             for clean, rejects in batches:
                 upsert.add(clean)
                 recorded += _record_rejects(conn, spec, rejects, run_id, dialect, batch_size)
+            upsert.flush()
     except OperationalError as exc:
         raise _connect_error(engine, exc) from None
     counts = (upsert.inserted, upsert.updated, upsert.unchanged)
