@@ -56,6 +56,7 @@ from dd_refund_pipeline.dingtalk.yida import (  # noqa: E402
     scan_instances,
 )
 from dd_refund_pipeline.forms.spec import load_form_spec  # noqa: E402
+from dd_refund_pipeline.readahead import read_ahead  # noqa: E402
 from dd_refund_pipeline.refunds.batches import (  # noqa: E402
     RawInstances,
     split_by_day,
@@ -139,9 +140,11 @@ def run_ours(base: str, db: str) -> dict[str, float]:
     scanned = time.perf_counter()
     raw, _ = split_by_day(result.instances, day_keys(start), CHINA_TZ)
     engine = make_engine(db)
-    # The window streams from the scan's spool, through the transform, into the upsert.
+    # The window streams from the scan's spool, through the transform (one batch ahead, in a
+    # thread), into the upsert.
     transform: list[float] = []
-    outcome = load_refund_batches(engine, SPEC, timed_batches(raw, transform), run_id="bench")
+    batches = read_ahead(timed_batches(raw, transform))
+    outcome = load_refund_batches(engine, SPEC, batches, run_id="bench")
     engine.dispose()
     done = time.perf_counter()
     return {
@@ -149,7 +152,6 @@ def run_ours(base: str, db: str) -> dict[str, float]:
         "rows": outcome.rows,
         "scan_s": scanned - began,
         "transform_s": sum(transform),
-        "load_s": done - scanned - sum(transform),
         "wall_s": done - began,
     }
 
@@ -204,7 +206,6 @@ def run_seed(base: str, db: str) -> dict[str, float]:
         "rows": len(rows),
         "scan_s": scanned - began,
         "transform_s": transformed - scanned,
-        "load_s": done - transformed,
         "wall_s": done - began,
     }
 
@@ -288,34 +289,38 @@ def report(size: int, results: dict[str, dict[str, float]], spread: float) -> No
         f"latency 100 ± 30 ms)"
     )
     header = (
-        f"{'variant':<8}{'wall s':>8}{'scan s':>8}{'xform s':>8}{'load s':>8}{'API calls':>10}"
-        f"{'min':>6}{'× min':>7}{'throttled':>10}{'wall/floor':>11}{'load rows/s':>12}"
-        f"{'RSS MB':>8}"
+        f"{'variant':<8}{'wall s':>8}{'scan s':>8}{'xform s':>8}{'after s':>8}{'API calls':>10}"
+        f"{'min':>6}{'× min':>7}{'throttled':>10}{'wall/floor':>11}{'rows/s':>9}{'RSS MB':>8}"
     )
     print(header)
     for name, fig in results.items():
         minimum = math.ceil(fig["instances"] / 100) + 1
         calls = fig["list_calls"] + fig["token_calls"]
         floor = fig["list_calls"] / QPS
+        after = fig["wall_s"] - fig["scan_s"]
         print(
             f"{name:<8}{fig['wall_s']:>8.1f}{fig['scan_s']:>8.1f}{fig['transform_s']:>8.2f}"
-            f"{fig['load_s']:>8.2f}{calls:>10.0f}{minimum:>6}{calls / minimum:>7.2f}"
+            f"{after:>8.2f}{calls:>10.0f}{minimum:>6}{calls / minimum:>7.2f}"
             f"{fig['throttled']:>10.0f}{fig['wall_s'] / floor:>11.2f}"
-            f"{fig['rows'] / fig['load_s']:>12,.0f}{fig['peak_rss_mb']:>8.0f}"
+            f"{fig['rows'] / after:>9,.0f}{fig['peak_rss_mb']:>8.0f}"
         )
+    print(
+        "(after s: from the last page to the last row committed, transform and load; ours runs "
+        "the transform a batch ahead of the load. rows/s: rows over that time)"
+    )
     ours = results["ours"]
     floor = ours["list_calls"] / QPS
     print(
         f"ours: API floor {floor:.1f} s; scan {ours['scan_s'] / floor:.2f}× the floor, then "
-        f"{ours['wall_s'] - ours['scan_s']:.1f} s of transform and load"
+        f"{ours['wall_s'] - ours['scan_s']:.1f} s to the last row"
     )
     if "seed" in results:
         seed = results["seed"]
         print(
             f"ours is {seed['wall_s'] / ours['wall_s']:.2f}× faster end to end than the seed's "
-            f"shape (scan {seed['scan_s'] / ours['scan_s']:.2f}×, load "
-            f"{seed['load_s'] / ours['load_s']:.1f}×); no sync can beat the floor, so at most "
-            f"{seed['wall_s'] / floor:.2f}× here"
+            f"shape (scan {seed['scan_s'] / ours['scan_s']:.2f}×, after the scan "
+            f"{(seed['wall_s'] - seed['scan_s']) / (ours['wall_s'] - ours['scan_s']):.1f}×); no "
+            f"sync can beat the floor, so at most {seed['wall_s'] / floor:.2f}× here"
         )
     if spread > 1.15:
         print(f"(noisy machine: repetitions differed by up to {spread:.2f}×)")

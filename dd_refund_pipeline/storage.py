@@ -85,11 +85,18 @@ class PartitionFileStore:
         payload = b"".join(line + b"\n" for line in lines)
         self._write_bytes(self.path(asset, key, ".jsonl"), payload)
 
-    def read_instances(self, asset: str, key: str) -> list[dict[str, Any]]:
+    def _instance_lines(self, asset: str, key: str) -> list[bytes]:
         payload = self.existing(asset, key, ".jsonl").read_bytes()
         # Split on newlines only: str.splitlines() also splits on U+2028, U+0085 and the like,
         # which compact JSON keeps unescaped inside strings (a form field may hold them).
-        return [json.loads(line) for line in payload.split(b"\n") if line.strip()]
+        return [line for line in payload.split(b"\n") if line.strip()]
+
+    def read_instances(self, asset: str, key: str) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self._instance_lines(asset, key)]
+
+    def count_instances(self, asset: str, key: str) -> int:
+        """How many instances a day's file holds, without decoding them."""
+        return len(self._instance_lines(asset, key))
 
     # -- frames --------------------------------------------------------------------------
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 from dd_refund_pipeline.dingtalk.ratelimit import SlidingWindowRateLimiter
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.dingtalk.yida import InstanceSet
 from dd_refund_pipeline.forms.spec import load_form_spec
+from dd_refund_pipeline.readahead import read_ahead
 from dd_refund_pipeline.refunds.batches import (
     RawInstances,
     WindowSummary,
@@ -45,6 +49,16 @@ def test_the_spool_keeps_the_newest_copy_of_each_form_even_on_disk():
     assert next(i for i in found if isinstance(i, dict) and i["processInstanceId"] == "a") == new
 
 
+def test_a_small_set_reads_back_its_objects_and_a_large_one_decodes_its_spool():
+    small, large = InstanceSet(), InstanceSet(spool_in_memory_bytes=512)
+    forms = [form(str(n), "2026-11-01T02:00Z") for n in range(3)]
+    for found in (small, large):
+        found.add(forms)
+    assert all(a is b for a, b in zip(small.read(small.rows().tolist()), forms, strict=True))
+    decoded = large.read(large.rows().tolist())
+    assert decoded == forms and not any(a is b for a, b in zip(decoded, forms, strict=True))
+
+
 def test_split_by_day_reads_each_day_from_the_spool_and_keeps_the_undated():
     found = InstanceSet()
     found.add(
@@ -69,6 +83,11 @@ def test_batches_hold_whole_days_up_to_the_size():
     batches = list(raw.batches(size=5))
     assert [days for _, days in batches] == [["2026-11-01"] * 3, ["2026-11-02"] * 3, DAYS[2:] * 3]
     assert [len(items) for items, _ in list(raw.batches(size=6))] == [6, 3]
+    # Without counts, a batch is a day: finding a batch's end would mean reading ahead.
+    read: list[str] = []
+    uncounted = RawInstances(DAYS, lambda day: read.append(day) or by_day[day])
+    for _, days in uncounted.batches(size=6):
+        assert set(days) == {read[-1]}
 
 
 def test_a_batch_rejects_under_the_stored_day_and_merges_copies_only_within_a_day():
@@ -119,3 +138,32 @@ def test_day_files_keep_the_spooled_lines_and_read_back_every_character(tmp_path
     # Instances held as objects are written in the same form.
     from_lists = RawInstances.from_lists({"2026-11-01": raw.day("2026-11-01")})
     assert from_lists.lines("2026-11-01") == raw.lines("2026-11-01")
+
+
+def test_read_ahead_yields_everything_in_order_and_raises_the_producers_error():
+    assert list(read_ahead(iter(range(50)), depth=2)) == list(range(50))
+
+    def failing() -> Iterator[int]:
+        yield 1
+        raise RuntimeError("the transform broke")
+
+    with pytest.raises(RuntimeError, match="the transform broke"):
+        list(read_ahead(failing()))
+
+
+def test_read_ahead_runs_one_step_ahead_and_stops_when_the_consumer_does():
+    made: list[int] = []
+
+    def produce() -> Iterator[int]:
+        for n in range(1000):
+            made.append(n)
+            yield n
+
+    reader = read_ahead(produce())
+    assert next(reader) == 0
+    deadline = time.monotonic() + 5
+    while len(made) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(made) == 3  # item 0 handed out, 1 waiting in the queue, 2 made and held
+    reader.close()  # the consumer stops: the thread ends instead of making the rest
+    assert len(made) == 3

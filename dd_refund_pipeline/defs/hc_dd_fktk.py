@@ -19,6 +19,7 @@ from dd_refund_pipeline.defs.run_metadata import (
     window_label,
 )
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline.readahead import read_ahead
 from dd_refund_pipeline.refunds.batches import RawInstances, RefundFrames, WindowSummary
 from dd_refund_pipeline.refunds.loader import (
     check_connection,
@@ -173,10 +174,10 @@ def hc_dd_fktk(
     engine = refund_database.engine()
     try:
         check_connection(engine)
-        # A day at a time from the stored files, all in one transaction.
-        outcome = load_refund_batches(
-            engine, FORM_SPEC, summary.watch(frames, KEY), run_id=context.run_id
-        )
+        # A day at a time from the stored files (the next day read while this one is written),
+        # all in one transaction.
+        days = read_ahead(summary.watch(frames, KEY))
+        outcome = load_refund_batches(engine, FORM_SPEC, days, run_id=context.run_id)
         # Every clean row comes from an API instance: reading the API's ids covers them all.
         stored = stored_rows(engine, FORM_SPEC, sorted(api_ids))
         duplicates = duplicate_keys(engine, FORM_SPEC)

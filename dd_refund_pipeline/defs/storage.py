@@ -51,14 +51,14 @@ class RefundFileStorage(dg.ConfigurableIOManager):
         store = self._store()
         asset = context.asset_key.to_user_string()
         keys = self._keys(context)
-        raw = context.dagster_type.typing_type is RawInstances
-        suffixes = [".jsonl"] if raw else [CLEAN_SUFFIX, REJECTS_SUFFIX]
-        for key in keys:  # a day never materialized fails here, before any work
-            for suffix in suffixes:
+        if context.dagster_type.typing_type is RawInstances:
+            # Counted now (a day never materialized fails here, before any work), decoded when
+            # asked for: the window is never all in memory at once.
+            counts = {key: store.count_instances(asset, key) for key in keys}
+            return RawInstances(keys, lambda key: store.read_instances(asset, key), counts)
+        for key in keys:
+            for suffix in (CLEAN_SUFFIX, REJECTS_SUFFIX):
                 store.existing(asset, key, suffix)
-        # Days are read when asked for: the window is never all in memory at once.
-        if raw:
-            return RawInstances(keys, lambda key: store.read_instances(asset, key))
         return RefundFrames(
             keys,
             lambda key: (

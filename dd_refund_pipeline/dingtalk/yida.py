@@ -252,6 +252,10 @@ class InstanceSet:
         # Lives as long as the set (the window's days are read from it after the scan); the
         # temporary file is removed when it is closed or collected.
         self._spool = tempfile.SpooledTemporaryFile(max_size=spool_in_memory_bytes)  # noqa: SIM115
+        # While the spool is small, the decoded payloads are kept too: a daily window is read
+        # back without decoding it a second time. Dropped once the spool passes its size.
+        self._in_memory_bytes = spool_in_memory_bytes
+        self._objects: dict[int, Any] | None = {}
 
     def _append(self, item: Any, version: int, modified: float) -> int:
         line = compact_json(item)
@@ -264,7 +268,13 @@ class InstanceSet:
         self._modified.append(modified)
         self._offset.append(end)
         self._length.append(len(line))
-        return len(self._offset) - 1
+        row = len(self._offset) - 1
+        if self._objects is not None:
+            if end + len(line) > self._in_memory_bytes:
+                self._objects = None
+            else:
+                self._objects[row] = item
+        return row
 
     def _rank(self, row: int) -> tuple[int, float]:
         """Newer edits win: the higher ``version``, then the later ``modifiedTimeGMT``."""
@@ -289,6 +299,8 @@ class InstanceSet:
             rank = (version, -math.inf if math.isnan(modified) else modified)
             if current is None or rank > self._rank(current):
                 self.by_id[key] = self._append(item, version, modified)
+                if current is not None and self._objects is not None:
+                    self._objects.pop(current, None)
         return seen
 
     def __len__(self) -> int:
@@ -325,7 +337,9 @@ class InstanceSet:
         return lines
 
     def read(self, rows: Iterable[int]) -> list[Any]:
-        """The payloads of ``rows``, in that order."""
+        """The payloads of ``rows``, in that order (shared with the set: do not change them)."""
+        if self._objects is not None:
+            return [self._objects[row] for row in rows]
         return [json.loads(line) for line in self.read_lines(rows)]
 
     def __iter__(self) -> Iterator[Any]:
