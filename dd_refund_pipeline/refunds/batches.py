@@ -148,14 +148,9 @@ class RefundFrames:
     def day(self, key: str) -> DayFrames:
         return self._read_day(key)
 
-    def batches(self) -> Iterator[DayFrames]:
-        """``(clean, rejects)`` of each day in turn."""
-        for day in self.days:
-            yield self.day(day)
-
     def clean_columns(self, columns: Sequence[str]) -> pd.DataFrame:
         """Some columns of every day's cleaned rows, as one frame."""
-        frames = [clean[list(columns)] for clean, _ in self.batches()]
+        frames = [self.day(day)[0][list(columns)] for day in self.days]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
