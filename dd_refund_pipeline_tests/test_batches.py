@@ -47,6 +47,10 @@ def test_the_spool_keeps_the_newest_copy_of_each_form_even_on_disk():
     held = {item.get("processInstanceId") if isinstance(item, dict) else item for item in found}
     assert held == {"a", "b", "", "not an object"} and len(found) == 4
     assert next(i for i in found if isinstance(i, dict) and i["processInstanceId"] == "a") == new
+    # Same version: the later modification wins; an unreadable one never beats a readable one.
+    later = form("b", "2026-11-02T02:00Z", modifiedTimeGMT="2026-11-09T02:00Z")
+    found.add([later, form("b", "2026-11-02T02:00Z", modifiedTimeGMT="garbled")])
+    assert next(i for i in found if isinstance(i, dict) and i["processInstanceId"] == "b") == later
 
 
 def test_a_small_set_reads_back_its_objects_and_a_large_one_decodes_its_spool():

@@ -222,6 +222,11 @@ def compact_json(item: Any) -> bytes:
     return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _rank(version: int, modified: float) -> tuple[int, float]:
+    """Newer edits win: the higher ``version``, then the later ``modifiedTimeGMT``."""
+    return version, -math.inf if math.isnan(modified) else modified
+
+
 def _version(instance: Mapping[str, Any]) -> int:
     try:
         return int(instance.get("version"))  # type: ignore[arg-type]
@@ -277,9 +282,7 @@ class InstanceSet:
         return row
 
     def _rank(self, row: int) -> tuple[int, float]:
-        """Newer edits win: the higher ``version``, then the later ``modifiedTimeGMT``."""
-        modified = self._modified[row]
-        return self._version[row], -math.inf if math.isnan(modified) else modified
+        return _rank(self._version[row], self._modified[row])
 
     def add(self, items: Iterable[Any]) -> set[str]:
         """Merge ``items``; returns the keys seen (ids, or ``sha1:…`` for records without one)."""
@@ -296,8 +299,7 @@ class InstanceSet:
             seen.add(key)
             version, modified = _version(item), _gmt_seconds(item.get("modifiedTimeGMT"))
             current = self.by_id.get(key)
-            rank = (version, -math.inf if math.isnan(modified) else modified)
-            if current is None or rank > self._rank(current):
+            if current is None or _rank(version, modified) > self._rank(current):
                 self.by_id[key] = self._append(item, version, modified)
                 if current is not None and self._objects is not None:
                     self._objects.pop(current, None)
