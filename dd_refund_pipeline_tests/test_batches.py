@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from dd_refund_pipeline.dingtalk.ratelimit import SlidingWindowRateLimiter
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.dingtalk.yida import InstanceSet
 from dd_refund_pipeline.forms.spec import load_form_spec
@@ -114,20 +111,6 @@ def test_a_batch_rejects_under_the_stored_day_and_merges_copies_only_within_a_da
     assert frames.day("2026-11-03")[1]["process_instance_id"].tolist() == ["u"]
     # Without stored days, a record's own unreadable date leaves its reject without a day.
     assert transform_instances([undated], SPEC).rejects["partition_date"].isna().all()
-
-
-def test_the_rate_limit_spaces_calls_and_never_starts_more_than_rate_in_a_window():
-    async def starts() -> list[float]:
-        limiter = SlidingWindowRateLimiter(10, window=0.5, margin=0.02)  # 5 per window
-        times = []
-        for _ in range(12):
-            await limiter.acquire()
-            times.append(time.monotonic())
-        return times
-
-    times = asyncio.run(starts())
-    assert all(later - earlier >= 0.09 for earlier, later in itertools.pairwise(times))
-    assert all(later - earlier >= 0.52 for earlier, later in zip(times, times[5:], strict=False))
 
 
 def test_day_files_keep_the_spooled_lines_and_read_back_every_character(tmp_path):

@@ -8,6 +8,7 @@ a secret into an error.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import Counter
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ import pytest
 
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.errors import DeepPagingError, DingTalkApiError
+from dd_refund_pipeline.dingtalk.ratelimit import SlidingWindowRateLimiter
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.dingtalk.yida import (
     ScanResult,
@@ -207,6 +209,20 @@ def test_client_limit_below_server_limit_is_never_throttled(make_emulator):
     calls = result.stats.api_calls
     # 9 calls a second at most, so the scan cannot have been faster than that.
     assert time.monotonic() - began >= (calls - 9) / 9
+
+
+def test_the_rate_limit_spaces_calls_and_never_starts_more_than_rate_in_a_window():
+    async def starts() -> list[float]:
+        limiter = SlidingWindowRateLimiter(10, window=0.5, margin=0.02)  # 5 per window
+        times = []
+        for _ in range(12):
+            await limiter.acquire()
+            times.append(time.monotonic())
+        return times
+
+    times = asyncio.run(starts())
+    assert all(later - earlier >= 0.09 for earlier, later in itertools.pairwise(times))
+    assert all(later - earlier >= 0.52 for earlier, later in zip(times, times[5:], strict=False))
 
 
 def test_client_faster_than_server_limit_recovers_from_throttling(make_emulator):

@@ -308,11 +308,13 @@ class InstanceSet:
     def __len__(self) -> int:
         return len(self.by_id) + len(self.anonymous)
 
+    def _held(self) -> np.ndarray:
+        held = np.fromiter(self.by_id.values(), dtype=np.int64, count=len(self.by_id))
+        return np.concatenate([held, np.fromiter(self.anonymous.values(), dtype=np.int64)])
+
     def rows(self) -> np.ndarray:
         """The rows of the newest copies, in the order their payloads were stored."""
-        held = np.fromiter(self.by_id.values(), dtype=np.int64, count=len(self.by_id))
-        anonymous = np.fromiter(self.anonymous.values(), dtype=np.int64)
-        return np.sort(np.concatenate([held, anonymous]))
+        return np.sort(self._held())
 
     def created(self, rows: np.ndarray) -> np.ndarray:
         """``createTimeGMT`` of ``rows`` as POSIX seconds (NaN when unreadable)."""
@@ -321,14 +323,14 @@ class InstanceSet:
     def held_before(self, low: datetime, high: datetime, cutoff: datetime) -> int:
         """Held forms created in ``[low, high)`` and last modified before ``cutoff``.
 
-        A form whose modification time cannot be read counts as unchanged.
+        A form whose creation time cannot be read is in no slice; one whose modification time
+        cannot be read counts as unchanged (NaN compares false both ways).
         """
-        first, last, limit = low.timestamp(), high.timestamp(), cutoff.timestamp()
-        return sum(
-            1
-            for row in (*self.by_id.values(), *self.anonymous.values())
-            if first <= self._created[row] < last and not self._modified[row] >= limit
-        )
+        rows = self._held()
+        created = self.created(rows)
+        modified = np.array(self._modified, dtype=np.float64)[rows]
+        inside = (created >= low.timestamp()) & (created < high.timestamp())
+        return int(np.count_nonzero(inside & ~(modified >= cutoff.timestamp())))
 
     def read_lines(self, rows: Iterable[int]) -> list[bytes]:
         """The payloads of ``rows`` as stored: compact JSON, UTF-8, one per row."""
