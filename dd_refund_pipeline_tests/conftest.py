@@ -51,7 +51,8 @@ def expected_seed_ids(server: EmulatorServer, start: datetime, end: datetime) ->
     return {
         str(i.payload["processInstanceId"])
         for i in server.state.store.instances
-        if i.status == "COMPLETED"
+        if not i.deleted
+        and i.status == "COMPLETED"
         and i.result == "agree"
         and i.index["selectField_lgkiepju"] == "是"
         and i.index["radioField_lgk9jn2v"] == "借款核销"

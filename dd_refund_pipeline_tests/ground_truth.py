@@ -30,7 +30,8 @@ def matches_seed_query(instance: EmulatedInstance) -> bool:
     """The seed's filters: completed, agreed, 是 + 借款核销, an amount of at least 0.0001."""
     index = instance.index
     return (
-        instance.status == "COMPLETED"
+        not instance.deleted
+        and instance.status == "COMPLETED"
         and instance.result == "agree"
         and index["selectField_lgkiepju"] == "是"
         and index["radioField_lgk9jn2v"] == "借款核销"
@@ -64,7 +65,8 @@ def expected_rows(
             data["serialNumberField_lgk9jn2s"] + "(FKTK)",
             when.replace(tzinfo=None),
             1,
-            Decimal(data["numberField_lgkiepjv_value"]).quantize(Decimal("0.01")),
+            # The seed maps the number itself; as JSON carries it (shortest round-trip text).
+            Decimal(str(data["numberField_lgkiepjv"])).quantize(Decimal("0.01")),
             payload["instanceStatus"],
             "付款退款",
         )

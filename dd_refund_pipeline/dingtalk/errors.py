@@ -66,6 +66,10 @@ class AuthenticationError(DingTalkApiError):
     """The access token was rejected (expired or invalidated)."""
 
 
+class TokenRejectedError(AuthenticationError, RetryableApiError):
+    """A token that had worked was rejected: refreshed, and the call tried again at once."""
+
+
 class ServiceUnreachableError(DingTalkApiError):
     """Nothing answered at the configured address (connection refused, unknown host)."""
 

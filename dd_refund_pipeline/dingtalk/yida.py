@@ -3,8 +3,10 @@
 One scan of a create-time window costs one token call plus ``ceil(matches / 100)`` list calls
 when nothing goes wrong. Pages after the first are fetched concurrently under a client-wide rate
 limit; throttles, 5xx answers, time-outs and dropped connections are retried with exponential
-backoff and jitter; an expired token is refreshed once. Yida pages are offsets into a live search
-index, so a scan also notices when the result set moved while it was reading and repairs it.
+backoff and jitter, within a budget that starts when a call first leaves; a rejected token is
+refreshed (once for every caller that used it) and the call tried again. Yida pages are offsets
+into a live search index, so a scan proves each read stable, and re-reads what moved while it
+was reading: forms that left the result set are dropped by id, skipped ones are found again.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -35,6 +37,7 @@ from dd_refund_pipeline.dingtalk.errors import (
     RetryableApiError,
     ServiceUnreachableError,
     ThrottledError,
+    TokenRejectedError,
     classify,
     scrub,
 )
@@ -153,6 +156,8 @@ class ScanStats:
     parts: int = 0
     drift_repairs: int = 0
     repair_calls: int = 0
+    # Forms read during the scan that had left the result set by its end (deleted, edited away).
+    departed: int = 0
     elapsed_s: float = 0.0
 
     @property
@@ -175,6 +180,7 @@ class ScanStats:
             "parts": self.parts,
             "drift_repairs": self.drift_repairs,
             "repair_calls": self.repair_calls,
+            "departed": self.departed,
             "elapsed_s": round(self.elapsed_s, 3),
         }
 
@@ -200,7 +206,12 @@ class ClientSettings:
     max_retry_wait_s: float = 120.0
     backoff_initial_s: float = 0.5
     backoff_max_s: float = 16.0
+    # A form modified this long before a read began may still be news to it (clock skew).
     drift_margin: timedelta = timedelta(minutes=2)
+    # A read that keeps moving is split into parts this many times before the scan gives up.
+    max_drift_rereads: int = 6
+    # Fresh tokens rejected in a row, with no successful call between: wrong app or rights.
+    hopeless_token_refreshes: int = 3
     zone: ZoneInfo = CHINA_TZ
 
 
@@ -320,17 +331,14 @@ class InstanceSet:
         """``createTimeGMT`` of ``rows`` as POSIX seconds (NaN when unreadable)."""
         return np.array(self._created, dtype=np.float64)[rows]
 
-    def held_before(self, low: datetime, high: datetime, cutoff: datetime) -> int:
-        """Held forms created in ``[low, high)`` and last modified before ``cutoff``.
-
-        A form whose creation time cannot be read is in no slice; one whose modification time
-        cannot be read counts as unchanged (NaN compares false both ways).
-        """
-        rows = self._held()
-        created = self.created(rows)
-        modified = np.array(self._modified, dtype=np.float64)[rows]
-        inside = (created >= low.timestamp()) & (created < high.timestamp())
-        return int(np.count_nonzero(inside & ~(modified >= cutoff.timestamp())))
+    def discard(self, keys: Iterable[str]) -> None:
+        """Forget ``keys``: forms that turned out to have left the result set."""
+        for key in keys:
+            row = self.by_id.pop(key, None)
+            if row is None:
+                row = self.anonymous.pop(key, None)
+            if row is not None and self._objects is not None:
+                self._objects.pop(row, None)
 
     def read_lines(self, rows: Iterable[int]) -> list[bytes]:
         """The payloads of ``rows`` as stored: compact JSON, UTF-8, one per row."""
@@ -356,13 +364,22 @@ class InstanceSet:
 
 
 class AccessTokenCache:
-    """One shared access token: reused until shortly before it expires, refreshed once at a time."""
+    """One shared access token: reused until shortly before it expires, refreshed once at a time.
 
-    def __init__(self, fetch: Callable[[], Awaitable[tuple[str, int]]]) -> None:
+    A rejected token is forgotten only while it is still the current one, so that the many
+    calls in flight that used it cause one refresh between them, not one each.
+    """
+
+    def __init__(
+        self, fetch: Callable[[], Awaitable[tuple[str, int]]], hopeless_after: int = 3
+    ) -> None:
         self._fetch = fetch
         self._token: str | None = None
         self._expires_at = 0.0
         self._lock = asyncio.Lock()
+        self.hopeless_after = hopeless_after
+        self.fetches = 0
+        self._fetches_since_success = 0
 
     @property
     def current(self) -> str | None:
@@ -375,16 +392,46 @@ class AccessTokenCache:
             # Another caller may have refreshed while this one waited for the lock.
             if self._token is None or time.monotonic() >= self._expires_at:
                 token, expire_in = await self._fetch()
+                self.fetches += 1
+                self._fetches_since_success += 1
                 margin = min(300.0, expire_in * 0.1)
                 self._token = token
                 self._expires_at = time.monotonic() + max(0.0, expire_in - margin)
             return self._token
 
-    def invalidate(self, token: str) -> None:
-        """Forget ``token`` (only if it is still the current one)."""
-        if self._token == token:
+    def succeeded(self) -> None:
+        """A call was accepted: the tokens are good, whatever happens to them later."""
+        self._fetches_since_success = 0
+
+    def rejected(self, token: str | None) -> bool:
+        """A call was refused with ``token``; True when refreshing again cannot help.
+
+        Tokens that die after serving calls (revoked, rotated, expired early) are refreshed as
+        often as they die. Fresh tokens refused again and again with no call accepted in
+        between mean the app or its rights are wrong: then the caller stops.
+        """
+        if token is not None and self._token == token:
             self._token = None
             self._expires_at = 0.0
+        return self._fetches_since_success >= self.hopeless_after
+
+
+@dataclass
+class _Call:
+    """One logical API call over all its attempts."""
+
+    # When its first attempt left (after waiting for its rate slot): the retry budget's start.
+    first_sent: float | None = None
+    # The access token its latest attempt carried.
+    token: str | None = None
+    throttles: int = 0
+
+    def sent(self) -> None:
+        if self.first_sent is None:
+            self.first_sent = time.monotonic()
+
+    def seconds_since_first_send(self) -> float:
+        return 0.0 if self.first_sent is None else time.monotonic() - self.first_sent
 
 
 class YidaClient:
@@ -414,7 +461,7 @@ class YidaClient:
         self._limiter = SlidingWindowRateLimiter(self.settings.qps)
         self._in_flight = asyncio.Semaphore(self.settings.max_in_flight)
         self._token_gate = asyncio.Semaphore(1)
-        self._tokens = AccessTokenCache(self._fetch_token)
+        self._tokens = AccessTokenCache(self._fetch_token, self.settings.hopeless_token_refreshes)
 
     async def __aenter__(self) -> YidaClient:
         return self
@@ -435,22 +482,27 @@ class YidaClient:
         exponential = min(
             settings.backoff_max_s, settings.backoff_initial_s * 2 ** (state.attempt_number - 1)
         )
-        wait = exponential * random.uniform(0.5, 1.0)
+        outcome = state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, TokenRejectedError):
+            return 0.0  # the refresh is the fix; nothing to wait for
+        if isinstance(error, ThrottledError):
+            # DingTalk's throttle window is one second; waking earlier only burns another call.
+            return max(1.0, exponential) + random.uniform(0.0, 0.5)
+        return exponential * random.uniform(0.5, 1.0)
+
+    def _stop(self, state: tenacity.RetryCallState, call: _Call) -> bool:
+        """Throttles are waited out (bounded by the total wait); other failures by attempts.
+
+        Both bounds count from the call's first send, not from when it was queued: all pages of
+        a window are queued at once, and a late page must still get its retries.
+        """
         outcome = state.outcome
         if outcome is not None and isinstance(outcome.exception(), ThrottledError):
-            # DingTalk's throttle window is one second; waking earlier only burns another call.
-            wait = max(1.0, exponential) + random.uniform(0.0, 0.5)
-        return wait
-
-    def _stop(self, state: tenacity.RetryCallState) -> bool:
-        """Throttles are waited out (bounded by the total wait); other failures by attempts."""
-        outcome = state.outcome
-        throttled = outcome is not None and isinstance(outcome.exception(), ThrottledError)
-        throttles = int(getattr(state, "throttles", 0)) + int(throttled)
-        state.throttles = throttles  # type: ignore[attr-defined]
-        if (state.seconds_since_start or 0.0) >= self.settings.max_retry_wait_s:
+            call.throttles += 1
+        if call.seconds_since_first_send() >= self.settings.max_retry_wait_s:
             return True
-        return state.attempt_number - throttles >= self.settings.max_attempts
+        return state.attempt_number - call.throttles >= self.settings.max_attempts
 
     def _before_sleep(self, state: tenacity.RetryCallState) -> None:
         self.stats.retries += 1
@@ -462,18 +514,19 @@ class YidaClient:
             self.stats.throttles += 1
             self._limiter.throttled()
 
-    async def _retrying(self, attempt: Callable[[], Awaitable[T]]) -> T:
+    async def _retrying(self, attempt: Callable[[_Call], Awaitable[T]]) -> T:
+        call = _Call()
         retrying = tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception_type((RetryableApiError, httpx.TransportError)),
             wait=self._wait,
-            stop=self._stop,
+            stop=lambda state: self._stop(state, call),
             before_sleep=self._before_sleep,
             reraise=True,
         )
         try:
             async for attempt_state in retrying:
                 with attempt_state:
-                    return await attempt()
+                    return await attempt(call)
         except httpx.ConnectError:
             # Refused or unknown host on every attempt: most likely a wrong address.
             raise ServiceUnreachableError(
@@ -498,11 +551,11 @@ class YidaClient:
         self,
         endpoint: str,
         path: str,
+        call: _Call,
         *,
         body: Mapping[str, Any],
         params: Mapping[str, Any] | None = None,
         authorized: bool = False,
-        used_tokens: list[str] | None = None,
         required: Mapping[str, type | tuple[type, ...]] | None = None,
     ) -> dict[str, Any]:
         # The in-flight slot first, the rate slot last: a rate slot taken while waiting for a
@@ -514,11 +567,10 @@ class YidaClient:
             if authorized:
                 # The token is read when the call is about to leave, not when it was queued, so
                 # calls that waited pick up a refreshed token instead of failing with the old one.
-                token = await self._tokens.get()
-                if used_tokens is not None:
-                    used_tokens.append(token)
-                headers = {"x-acs-dingtalk-access-token": token}
+                call.token = await self._tokens.get()
+                headers = {"x-acs-dingtalk-access-token": call.token}
             await self._limiter.acquire()
+            call.sent()
             self.stats.calls[endpoint] += 1
             if _REPAIRING.get():
                 self.stats.repair_calls += 1
@@ -536,6 +588,8 @@ class YidaClient:
                 response.headers.get("x-acs-request-id"),
             )
         self._limiter.succeeded()
+        if authorized:
+            self._tokens.succeeded()
         return payload
 
     def _decode(self, response: httpx.Response) -> dict[str, Any]:
@@ -562,11 +616,14 @@ class YidaClient:
         raise classify(response.status_code, code, message, requestid or None)
 
     async def _fetch_token(self) -> tuple[str, int]:
+        if self._tokens.fetches:
+            self.stats.token_refreshes += 1
         body = {"appKey": self.credentials.app_key, "appSecret": self.credentials.app_secret}
         payload = await self._retrying(
-            lambda: self._send(
+            lambda call: self._send(
                 TOKEN_ENDPOINT,
                 TOKEN_PATH,
+                call,
                 body=body,
                 required={"accessToken": str, "expireIn": int},
             )
@@ -574,18 +631,18 @@ class YidaClient:
         return str(payload["accessToken"]), int(payload["expireIn"])
 
     async def _authorized(self, endpoint: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        used: list[str] = []
-        try:
-            return await self._retrying(
-                lambda: self._send(endpoint, path, authorized=True, used_tokens=used, **kwargs)
-            )
-        except AuthenticationError:
-            # The token expired or was revoked early: refresh once and try once more.
-            self._tokens.invalidate(used[-1])
-            self.stats.token_refreshes += 1
-            return await self._retrying(
-                lambda: self._send(endpoint, path, authorized=True, **kwargs)
-            )
+        async def attempt(call: _Call) -> dict[str, Any]:
+            try:
+                return await self._send(endpoint, path, call, authorized=True, **kwargs)
+            except AuthenticationError as error:
+                if self._tokens.rejected(call.token):
+                    raise  # fresh tokens refused again and again: the app itself is wrong
+                # Revoked, rotated or expired early: the next attempt carries a fresh token.
+                raise TokenRejectedError(
+                    error.status, error.code, error.message, error.requestid
+                ) from None
+
+        return await self._retrying(attempt)
 
     # -- GetInstances ------------------------------------------------------------------------
 
@@ -617,9 +674,8 @@ class YidaClient:
     ) -> ScanResult:
         """Every instance matching ``query`` created in ``[create_from, create_to]``, once each."""
         started = time.monotonic()
-        scan_began = datetime.now(tz=self.settings.zone)
         found = InstanceSet()
-        await self._scan_part(query, create_from, create_to, found, scan_began)
+        await self._read_part(query, create_from, create_to, found, set())
         self.stats.instances = len(found)
         self.stats.elapsed_s = time.monotonic() - started
         return ScanResult(found, self.stats)
@@ -627,125 +683,126 @@ class YidaClient:
     async def _read_pages(
         self, query: YidaQuery, start: datetime, end: datetime, first: Page
     ) -> list[Page]:
-        size = self.settings.page_size
-        last = math.ceil(first.total_count / size)
-        rest = await asyncio.gather(
-            *(self.get_instances_page(query, start, end, n) for n in range(2, last + 1))
-        )
-        return [first, *rest]
+        """All pages of a query; the last one is asked for only once every other has come.
 
-    async def _scan_part(
+        New and edited forms sort last (ascending modification time), so a last page read
+        after the others shows any form that arrived while they were read.
+        """
+        last = math.ceil(first.total_count / self.settings.page_size)
+        middle = await asyncio.gather(
+            *(self.get_instances_page(query, start, end, n) for n in range(2, last))
+        )
+        tail = [await self.get_instances_page(query, start, end, last)] if last > 1 else []
+        return [first, *middle, *tail]
+
+    def _stable(
+        self, pages: list[Page], keys: set[str], began: datetime, seen: set[tuple[str, int]]
+    ) -> bool:
+        """Whether a read is proven to hold exactly what matched throughout it.
+
+        A form that leaves the result set (deleted, withdrawn, edited away) shifts every later
+        offset back, so one form on a later page can be skipped. Alone, it lowers
+        ``totalCount``; masked by a form that arrived at the same time, it leaves the count
+        alone, but the arrival is a form modified since the read began on the last page.
+        ``seen`` holds (id, version) of recent forms that an earlier read already knew.
+        """
+        if len(pages) == 1:
+            return True  # one answer is one consistent view of the index
+        total = pages[0].total_count
+        if any(page.total_count != total for page in pages) or len(keys) != total:
+            return False
+        return not _recent(pages[-1].items, began - self.settings.drift_margin) - seen
+
+    async def _read_part(
         self,
         query: YidaQuery,
         start: datetime,
         end: datetime,
         found: InstanceSet,
-        scan_began: datetime,
-    ) -> None:
+        seen: set[tuple[str, int]],
+        depth: int = 0,
+    ) -> set[str]:
+        """Read the instances created in ``[start, end]`` into ``found``; returns their keys.
+
+        A read that cannot be proven stable is read again in smaller parts (shorter reads,
+        and one page is always consistent). What the first read returned and the re-read does
+        not had left the result set by then: it is dropped from ``found``, by id.
+        """
+        began = datetime.now(tz=self.settings.zone)
         first = await self.get_instances_page(query, start, end, 1)
         if first.total_count > self.settings.deep_paging_cap:
-            await self._scan_split(query, start, end, first.total_count, found, scan_began)
-            return
+            parts = math.ceil(first.total_count / (self.settings.deep_paging_cap * 0.8))
+            return await self._read_split(query, start, end, max(2, parts), found, seen, depth)
         self.stats.parts += 1
         pages = await self._read_pages(query, start, end, first)
-        part: set[str] = set()
+        keys: set[str] = set()
         for page in pages:
-            part |= found.add(page.items)
-        totals = {page.total_count for page in pages}
-        if len(totals) > 1 or len(part) != first.total_count:
-            marker = _REPAIRING.set(True)
-            try:
-                await self._repair_drift(query, start, end, found, scan_began)
-            finally:
-                _REPAIRING.reset(marker)
+            keys |= found.add(page.items)
+        if self._stable(pages, keys, began, seen):
+            return keys
+        if depth >= self.settings.max_drift_rereads:
+            raise RetryableApiError(
+                None,
+                "resultSetUnstable",
+                f"the forms created {start:%Y-%m-%d %H:%M:%S}…{end:%Y-%m-%d %H:%M:%S} kept "
+                f"changing over {depth + 1} reads",
+                None,
+            )
+        self.stats.drift_repairs += 1
+        known = seen | _recent(pages[-1].items, began - self.settings.drift_margin)
+        marker = _REPAIRING.set(True)
+        try:
+            again = await self._read_split(query, start, end, 4, found, known, depth + 1)
+        finally:
+            _REPAIRING.reset(marker)
+        departed = keys - again
+        found.discard(departed)
+        self.stats.departed += len(departed)
+        return again
 
-    async def _scan_split(
+    async def _read_split(
         self,
         query: YidaQuery,
         start: datetime,
         end: datetime,
-        total: int,
+        parts: int,
         found: InstanceSet,
-        scan_began: datetime,
-    ) -> None:
-        """Cut a window whose matches exceed the deep-paging cap into parts that fit."""
-        parts = max(2, math.ceil(total / (self.settings.deep_paging_cap * 0.8)))
+        seen: set[tuple[str, int]],
+        depth: int,
+    ) -> set[str]:
+        """Read ``[start, end]`` as ``parts`` creation-time parts (as one when it is too short)."""
         step = (end - start) / parts
         if step < timedelta(seconds=1):
-            raise DingTalkApiError(
-                None,
-                "deepPagingUnsplittable",
-                f"{total} matches within one second exceed the deep-paging cap",
-                None,
-            )
-        self.stats.window_splits += 1
+            if depth == 0:
+                raise DingTalkApiError(
+                    None,
+                    "deepPagingUnsplittable",
+                    f"more matches within {end - start} than the deep-paging cap",
+                    None,
+                )
+            return await self._read_part(query, start, end, found, seen, depth)
+        if depth == 0:
+            self.stats.window_splits += 1
         bounds = [start + step * i for i in range(parts)] + [end]
         # Neighbouring parts share their boundary second: the server's rounding of sub-second
         # create times cannot then fall between two parts; duplicates are merged by id.
-        await asyncio.gather(
+        reads = await asyncio.gather(
             *(
-                self._scan_part(query, bounds[i], bounds[i + 1], found, scan_began)
+                self._read_part(query, bounds[i], bounds[i + 1], found, seen, depth)
                 for i in range(parts)
             )
         )
+        return set().union(*reads)
 
-    async def _repair_drift(
-        self,
-        query: YidaQuery,
-        start: datetime,
-        end: datetime,
-        found: InstanceSet,
-        scan_began: datetime,
-    ) -> None:
-        """Make a part whose result set moved during the scan complete again.
 
-        Forms created or approved while the scan ran come after the pages already planned (the
-        scan reads in modification order) and were modified after the scan began: one narrow
-        query by modified time finds them. Forms edited or withdrawn meanwhile leave a gap that
-        pulls later offsets forward, so an older form can be skipped: counts of the older forms
-        on ever smaller slices of the window (a set that can only shrink) show where the scan
-        holds fewer than the server, and only those slices are read again.
-        """
-        self.stats.drift_repairs += 1
-        cutoff = (scan_began - self.settings.drift_margin).replace(second=0, microsecond=0)
-        changed = replace(query, modified_from=cutoff)
-        first = await self.get_instances_page(changed, start, end, 1)
-        for page in await self._read_pages(changed, start, end, first):
-            found.add(page.items)
-        # Whole minutes: a form's createTimeGMT (to the minute) then falls in the slice the
-        # server puts it in.
-        low = start.replace(second=0, microsecond=0)
-        high = end.replace(second=0, microsecond=0) + timedelta(minutes=1)
-        unchanged = replace(query, modified_to=cutoff - timedelta(seconds=1))
-        await self._recover_skipped(unchanged, low, high, found, cutoff)
-
-    async def _recover_skipped(
-        self,
-        query: YidaQuery,
-        low: datetime,
-        high: datetime,
-        found: InstanceSet,
-        cutoff: datetime,
-    ) -> None:
-        """Re-read the whole-minute slices of ``[low, high)`` where the counts disagree."""
-        last = high - timedelta(seconds=1)
-        count = (await self.get_instances_page(query, low, last, 1, page_size=1)).total_count
-        if found.held_before(low, high, cutoff) == count:
-            return
-        if count <= self.settings.page_size * 2 or high - low <= timedelta(minutes=4):
-            first = await self.get_instances_page(query, low, last, 1)
-            for page in await self._read_pages(query, low, last, first):
-                found.add(page.items)
-            return
-        step = (high - low) / 4
-        cuts = [low, *((low + step * n).replace(second=0, microsecond=0) for n in (1, 2, 3)), high]
-        await asyncio.gather(
-            *(
-                self._recover_skipped(query, cuts[n], cuts[n + 1], found, cutoff)
-                for n in range(4)
-                if cuts[n] < cuts[n + 1]
-            )
-        )
+def _recent(items: Iterable[Any], since: datetime) -> set[tuple[str, int]]:
+    """(id, version) of the forms in ``items`` last modified at or after ``since``'s minute."""
+    cutoff = since.replace(second=0, microsecond=0).timestamp()
+    return {
+        (str(item.get("processInstanceId")), _version(item))
+        for item in items
+        if isinstance(item, dict) and _gmt_seconds(item.get("modifiedTimeGMT")) >= cutoff
+    }
 
 
 def scan_instances(

@@ -39,6 +39,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--bad-body-rate", type=float, default=0.0, help="share of truncated JSON bodies")
     add("--token-ttl-s", type=int, default=7200)
     add("--invalidate-token-at-call", type=int, default=None)
+    add(
+        "--token-lifetime-calls",
+        type=int,
+        default=None,
+        help="each access token dies after this many list calls (a token storm)",
+    )
     add("--deep-paging-cap", type=int, default=5000)
     add(
         "--live-complete-per-call",
@@ -51,6 +57,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=float,
         default=0.0,
         help="forms filed per list call while scans run (live mode)",
+    )
+    add(
+        "--live-delete-per-call",
+        type=float,
+        default=0.0,
+        help="forms deleted per list call while scans run (live mode)",
+    )
+    add(
+        "--live-withdraw-per-call",
+        type=float,
+        default=0.0,
+        help="forms edited out of the filter (是 → 否) per list call (live mode)",
     )
     return parser.parse_args(argv)
 

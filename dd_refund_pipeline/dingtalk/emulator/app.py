@@ -185,7 +185,8 @@ def _query(state: EmulatorState, body: dict[str, Any]) -> list[EmulatedInstance]
         found = [
             i
             for i in store.created_between(create_from, create_to)
-            if within(i.modified_ms, modified_from, modified_to)
+            if not i.deleted
+            and within(i.modified_ms, modified_from, modified_to)
             and (not status or i.status == status)
             and (not result or i.result == result)
             and (not originator or i.payload["originator"]["userId"] == originator)
@@ -228,9 +229,10 @@ async def instances(request: Request) -> Response:
             "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
             "您的企业应用调用钉钉开放平台当前接口的所有请求都被暂时禁用了",
         )
-    if config.invalidate_token_at_call == state.stats.calls["instances"]:
+    call = state.stats.calls["instances"]
+    if config.invalidate_token_at_call == call:
         state.revoke_tokens()
-    if not state.token_valid(request.headers.get("x-acs-dingtalk-access-token")):
+    if not state.spend_token(request.headers.get("x-acs-dingtalk-access-token")):
         state.stats.auth_failures += 1
         return _error(400, "InvalidAuthentication", "不合法的access_token")
     await asyncio.sleep(state.latency())
@@ -245,9 +247,12 @@ async def instances(request: Request) -> Response:
         _check_identity(state, body)
         page_number, page_size = _paging(request, body, state)
         state.advance_live()
+        scripted_status = state.run_scripted(call)
         found = _query(state, body)
     except ApiError as err:
         return _error(err.status, err.code, err.message)
+    if scripted_status is not None:
+        return _error(scripted_status, "ServiceUnavailable", "系统繁忙")
     offset = (page_number - 1) * page_size
     payload = {
         "totalCount": len(found),

@@ -73,6 +73,8 @@ class EmulatedInstance:
     index: dict[str, Any]
     complete_ms: int | None = None
     malformed: str | None = None
+    # Deleted in Yida's data management: no query returns it any more.
+    deleted: bool = False
     pid: str = field(init=False)
 
     def __post_init__(self) -> None:

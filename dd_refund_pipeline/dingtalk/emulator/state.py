@@ -14,6 +14,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dd_refund_pipeline.dingtalk.emulator.generator import (
+    AMOUNT_FIELD,
+    REFUND_FLAG_FIELD,
+    REFUND_TYPE_FIELD,
     EmulatedInstance,
     RefundFormGenerator,
     generate_instances,
@@ -59,12 +62,22 @@ class EmulatorConfig:
     drop_rate: float = 0.0
     bad_body_rate: float = 0.0
     invalidate_token_at_call: int | None = None
+    # Each access token dies after this many list calls (a gateway that expires tokens early).
+    token_lifetime_calls: int | None = None
     deep_paging_cap: int = 5000
     max_page_size: int = 100
     zone: str = "Asia/Shanghai"
     live_complete_per_call: float = 0.0
     live_create_per_call: float = 0.0
+    # Forms deleted, or edited out of the seed's filter (是 → 否), per list call (live mode).
+    live_delete_per_call: float = 0.0
+    live_withdraw_per_call: float = 0.0
     live_max_events: int | None = None
+    # Events at a given list call, for tests that need one exact moment:
+    # {"at_call": n, "action": "delete" | "withdraw" | "approve", "id": processInstanceId},
+    # {"at_call": n, "action": "create", "created": ISO time, "matching": true},
+    # {"at_call": n, "action": "error", "status": 503}.
+    scripted_events: list[dict[str, Any]] = field(default_factory=list)
     robot_per_minute: int = 20
     robot_throttle_s: float = 600.0
     fault_seed: int = 1
@@ -79,10 +92,14 @@ class EmulatorConfig:
         "drop_rate",
         "bad_body_rate",
         "invalidate_token_at_call",
+        "token_lifetime_calls",
         "token_ttl_s",
         "live_complete_per_call",
         "live_create_per_call",
+        "live_delete_per_call",
+        "live_withdraw_per_call",
         "live_max_events",
+        "scripted_events",
         "deep_paging_cap",
         "robot_per_minute",
         "robot_throttle_s",
@@ -120,6 +137,13 @@ class EmulatorStats:
     max_per_second: int = 0
     live_completed: int = 0
     live_created: int = 0
+    live_deleted: int = 0
+    live_withdrawn: int = 0
+    tokens_expired_by_calls: int = 0
+
+    @property
+    def live_events(self) -> int:
+        return self.live_completed + self.live_created + self.live_deleted + self.live_withdrawn
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -131,6 +155,9 @@ class EmulatorStats:
             "max_per_second": self.max_per_second,
             "live_completed": self.live_completed,
             "live_created": self.live_created,
+            "live_deleted": self.live_deleted,
+            "live_withdrawn": self.live_withdrawn,
+            "tokens_expired_by_calls": self.tokens_expired_by_calls,
         }
 
 
@@ -166,6 +193,34 @@ class InstanceStore:
                 hit = self._cache[key] = compute()
             return hit
 
+    def find(self, pid: str) -> EmulatedInstance:
+        with self.lock:
+            return next(i for i in self.instances if i.pid == pid and not i.deleted)
+
+    @staticmethod
+    def _touch(instance: EmulatedInstance, new_version: bool = True, **payload: Any) -> None:
+        """Saved now: a new modification time (and, for an edit, a new version)."""
+        now_ms = int(time.time() * 1000)
+        instance.modified_ms = now_ms
+        if new_version:
+            payload["version"] = int(instance.payload.get("version") or 0) + 1
+        instance.payload.update(
+            modifiedTimeGMT=format_gmt(datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc)),
+            **payload,
+        )
+
+    def approve(self, instance: EmulatedInstance) -> EmulatedInstance:
+        """The last approver agrees now."""
+        with self.lock:
+            if instance in self.running:
+                self.running.remove(instance)
+            instance.status, instance.result = "COMPLETED", "agree"
+            self._touch(
+                instance, instanceStatus="COMPLETED", approvedResult="agree", actionExecutor=[]
+            )
+            self.changed()
+            return instance
+
     def complete_one(self, rng: random.Random) -> EmulatedInstance | None:
         """Approve one running form now (live mode)."""
         with self.lock:
@@ -174,38 +229,70 @@ class InstanceStore:
             # Swap-remove a random running form: O(1), and the same draw for the same seed.
             position = rng.randrange(len(self.running))
             self.running[position], self.running[-1] = self.running[-1], self.running[position]
-            instance = self.running.pop()
-            now_ms = int(time.time() * 1000)
-            instance.status, instance.result = "COMPLETED", "agree"
-            instance.modified_ms = now_ms
-            payload = instance.payload
-            payload.update(
-                instanceStatus="COMPLETED",
-                approvedResult="agree",
-                modifiedTimeGMT=format_gmt(datetime.fromtimestamp(now_ms / 1000, tz=timezone.utc)),
-                version=int(payload.get("version") or 0) + 1,
-                actionExecutor=[],
-            )
+            return self.approve(self.running[-1])
+
+    def delete(self, instance: EmulatedInstance) -> EmulatedInstance:
+        """Deleted in the data management: gone from every query from now on."""
+        with self.lock:
+            instance.deleted = True
+            if instance in self.running:
+                self.running.remove(instance)
             self.changed()
             return instance
 
-    def create_one(self) -> EmulatedInstance:
-        """File a new form now (live mode); half are approved at once (no approver on duty)."""
+    def withdraw(self, instance: EmulatedInstance) -> EmulatedInstance:
+        """Edited so that it no longer matches the seed's filter: 是否退还余额 set to 否."""
+        with self.lock:
+            instance.index[REFUND_FLAG_FIELD] = "否"
+            data = dict(instance.payload.get("data") or {})
+            data.update({REFUND_FLAG_FIELD: "否", f"{REFUND_FLAG_FIELD}_id": "否"})
+            self._touch(instance, data=data)
+            self.changed()
+            return instance
+
+    def pick_completed(self, rng: random.Random) -> EmulatedInstance | None:
+        candidates = [i for i in self.instances if i.status == "COMPLETED" and not i.deleted]
+        return rng.choice(candidates) if candidates else None
+
+    def create_one(
+        self, created: datetime | None = None, matching: bool = False
+    ) -> EmulatedInstance:
+        """File a new form (live mode): now, or back-dated to ``created``.
+
+        Half are approved at once (no approver on duty); ``matching`` makes it an approved
+        借款核销 refund with an amount, so that the seed's query returns it.
+        """
         with self.lock:
             now = datetime.now(tz=timezone.utc)
-            instance = self.generator.make(now, now)
+            instance = self.generator.make(created or now, now)
             instance.payload["formUuid"] = self.form_uuid
-            if self.generator.rng.random() < 0.5:
+            if matching:
+                self._make_matching(instance)
+            if matching or self.generator.rng.random() < 0.5:
                 instance.status, instance.result = "COMPLETED", "agree"
                 instance.payload.update(
                     instanceStatus="COMPLETED", approvedResult="agree", actionExecutor=[]
                 )
             elif instance.status == "RUNNING":
                 self.running.append(instance)
-            self.instances.append(instance)
-            self.create_index.append(instance.create_ms)
+            # Filed now, whatever its creation time says (a back-dated import is saved now too).
+            self._touch(instance, new_version=False)
+            # Keep the creation index sorted: a back-dated form goes where its time says.
+            position = bisect.bisect_right(self.create_index, instance.create_ms)
+            self.instances.insert(position, instance)
+            self.create_index.insert(position, instance.create_ms)
             self.changed()
             return instance
+
+    @staticmethod
+    def _make_matching(instance: EmulatedInstance) -> None:
+        data = instance.payload["data"]
+        values = {REFUND_FLAG_FIELD: "是", REFUND_TYPE_FIELD: "借款核销"}
+        for key, value in values.items():
+            data[key] = data[f"{key}_id"] = instance.index[key] = value
+        if instance.index.get(AMOUNT_FIELD) is None:
+            data[AMOUNT_FIELD], data[f"{AMOUNT_FIELD}_value"] = 88.5, "88.5"
+            instance.index[AMOUNT_FIELD] = 88.5
 
     def created_between(self, low: int | None, high: int | None) -> list[EmulatedInstance]:
         """Forms created in ``[low, high]`` (epoch ms; None is open)."""
@@ -331,6 +418,7 @@ class EmulatorState:
         self.stats = EmulatorStats()
         self.robot = RobotInbox()
         self.tokens: dict[str, float] = {}
+        self.token_calls: collections.Counter[str] = collections.Counter()
         # Every access token ever issued (tests look for them where they must never appear).
         self.issued_tokens: list[str] = []
         self.call_times: dict[str, collections.deque[float]] = collections.defaultdict(
@@ -367,6 +455,19 @@ class EmulatorState:
     def revoke_tokens(self) -> None:
         with self.lock:
             self.tokens.clear()
+
+    def spend_token(self, token: str | None) -> bool:
+        """One list call with ``token``: False when it is invalid or has just used up its life."""
+        with self.lock:
+            if not self.token_valid(token):
+                return False
+            lifetime = self.config.token_lifetime_calls
+            self.token_calls[token or ""] += 1
+            if lifetime is not None and self.token_calls[token or ""] > lifetime:
+                del self.tokens[token or ""]
+                self.stats.tokens_expired_by_calls += 1
+                return False
+            return True
 
     # -- limits ------------------------------------------------------------------------------
 
@@ -406,24 +507,68 @@ class EmulatorState:
         return None
 
     def advance_live(self) -> None:
-        """Live mode: forms get filed and approved while a client is paging."""
-        config = self.config
-        if not (config.live_complete_per_call or config.live_create_per_call):
+        """Live mode: forms get filed, approved, deleted and withdrawn while a client pages."""
+        config, store, stats = self.config, self.store, self.stats
+        rates = {
+            "complete": config.live_complete_per_call,
+            "create": config.live_create_per_call,
+            "delete": config.live_delete_per_call,
+            "withdraw": config.live_withdraw_per_call,
+        }
+        if not any(rates.values()):
             return
+        events = {
+            "complete": lambda: store.complete_one(self.live_rng),
+            "create": store.create_one,
+            "delete": lambda: self._on_completed(store.delete),
+            "withdraw": lambda: self._on_completed(store.withdraw),
+        }
         with self.lock:
             budget = config.live_max_events
-            if budget is not None and self.stats.live_completed + self.stats.live_created >= budget:
+            if budget is not None and stats.live_events >= budget:
                 return
-            self._live_debt["complete"] += config.live_complete_per_call
-            self._live_debt["create"] += config.live_create_per_call
-            while self._live_debt["complete"] >= 1:
-                self._live_debt["complete"] -= 1
-                if self.store.complete_one(self.live_rng):
-                    self.stats.live_completed += 1
-            while self._live_debt["create"] >= 1:
-                self._live_debt["create"] -= 1
-                self.store.create_one()
-                self.stats.live_created += 1
+            for name, rate in rates.items():
+                self._live_debt[name] = self._live_debt.get(name, 0.0) + rate
+                while self._live_debt[name] >= 1:
+                    self._live_debt[name] -= 1
+                    if events[name]() is not None:
+                        self._count_live(name)
+
+    def _on_completed(self, change: Any) -> EmulatedInstance | None:
+        picked = self.store.pick_completed(self.live_rng)
+        return None if picked is None else change(picked)
+
+    def _count_live(self, name: str) -> None:
+        field_name = {
+            "complete": "live_completed",
+            "create": "live_created",
+            "delete": "live_deleted",
+            "withdraw": "live_withdrawn",
+        }[name]
+        setattr(self.stats, field_name, getattr(self.stats, field_name) + 1)
+
+    def run_scripted(self, call: int) -> int | None:
+        """Carry out the events scripted for list call ``call``; an HTTP status to fail it with."""
+        status = None
+        store = self.store
+        for event in [e for e in self.config.scripted_events if e.get("at_call") == call]:
+            action = event.get("action")
+            if action == "error":
+                status = int(event.get("status", 503))
+            elif action == "create":
+                created = event.get("created")
+                when = datetime.fromisoformat(created) if created else None
+                store.create_one(when, matching=bool(event.get("matching")))
+                self._count_live("create")
+            elif action in ("delete", "withdraw", "approve"):
+                change = {"delete": store.delete, "withdraw": store.withdraw}.get(
+                    action, store.approve
+                )
+                change(store.find(str(event["id"])))
+                self._count_live({"approve": "complete"}.get(action, action))
+            else:
+                raise ValueError(f"unknown scripted action {action!r}")
+        return status
 
     def update(self, changes: dict[str, Any]) -> None:
         for key, value in changes.items():
