@@ -9,7 +9,7 @@ file), so it reads back as "materialized, zero rows". The base location is any f
 from __future__ import annotations
 
 import io
-import json
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from upath import UPath
 
+from dd_refund_pipeline.dingtalk import payload_json
 from dd_refund_pipeline.forms.spec import FormSpec
 from dd_refund_pipeline.refunds.transform import REJECT_COLUMNS
 
@@ -66,8 +67,17 @@ class PartitionFileStore:
         return self.base / asset / f"{key}{suffix}"
 
     def _write_bytes(self, path: UPath, payload: bytes) -> None:
+        """Write whole or not at all: a crash mid-write must never leave a truncated day file
+        that a later rebuild would read as the day's data."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(payload)
+        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+        try:
+            partial.write_bytes(payload)
+            partial.rename(path)
+        except BaseException:
+            if partial.exists():
+                partial.unlink()
+            raise
 
     def existing(self, asset: str, key: str, suffix: str) -> UPath:
         path = self.path(asset, key, suffix)
@@ -81,7 +91,7 @@ class PartitionFileStore:
     # -- raw instances -------------------------------------------------------------------
 
     def write_instances(self, asset: str, key: str, lines: Iterable[bytes]) -> None:
-        """One day's instances, each a compact JSON line (see ``compact_json``)."""
+        """One day's instances, each a compact JSON line (see ``payload_json.dumps``)."""
         payload = b"".join(line + b"\n" for line in lines)
         self._write_bytes(self.path(asset, key, ".jsonl"), payload)
 
@@ -92,7 +102,7 @@ class PartitionFileStore:
         return [line for line in payload.split(b"\n") if line.strip()]
 
     def read_instances(self, asset: str, key: str) -> list[dict[str, Any]]:
-        return [json.loads(line) for line in self._instance_lines(asset, key)]
+        return [payload_json.loads(line) for line in self._instance_lines(asset, key)]
 
     def count_instances(self, asset: str, key: str) -> int:
         """How many instances a day's file holds, without decoding them."""

@@ -62,6 +62,12 @@ def expected_seed_ids(server: EmulatorServer, start: datetime, end: datetime) ->
     }
 
 
+def quiet_scan_calls(matches: int, page_size: int = 100) -> int:
+    """List calls of a scan while nothing changes: a page per ``page_size`` settled forms (at
+    least one, to learn there are none), and one for the forms modified since it began."""
+    return max(1, -(-matches // page_size)) + 1
+
+
 def fast_settings(**changes: object) -> ClientSettings:
     """Client settings for tests: short waits so injected faults cost seconds, not minutes."""
     values: dict[str, object] = {

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -20,13 +22,15 @@ from dd_refund_pipeline.refunds.loader import (
     SchemaMismatchError,
     check_connection,
     ensure_schema,
+    fit_to_table,
     load_refund_batches,
     load_refunds,
     make_engine,
     safe_url,
 )
 from dd_refund_pipeline.refunds.transform import transform_instances
-from dd_refund_pipeline_tests.test_transform import instance
+from dd_refund_pipeline.sqlfiles import read_sql
+from dd_refund_pipeline_tests.test_transform import amount, fitted, instance
 
 SPEC = load_form_spec()
 AS_OF = datetime(2026, 11, 20, 15, 0, tzinfo=CHINA_TZ)
@@ -90,10 +94,7 @@ def test_a_second_load_changes_nothing(engine):
 
 
 def test_a_modified_instance_updates_its_row_only(engine):
-    raw = [
-        instance(processInstanceId=f"id-{n}", data_numberField_lgkiepjv_value=str(10 + n))
-        for n in range(5)
-    ]
+    raw = [instance(processInstanceId=f"id-{n}", **amount(str(10 + n))) for n in range(5)]
     first = transform_instances(raw, SPEC)
     load_refunds(engine, SPEC, first.clean, first.rejects, run_id="r1")
     before = {row["extend_processInstanceId"]: row for row in table_rows(engine)}
@@ -101,7 +102,7 @@ def test_a_modified_instance_updates_its_row_only(engine):
     raw[2] = instance(
         processInstanceId="id-2",
         version=4,
-        data_numberField_lgkiepjv_value="99.9",
+        **amount("99.9"),
         data_serialNumberField_lgk9jn2s="FKTK20261102099",
     )
     second = transform_instances(raw, SPEC)
@@ -186,9 +187,26 @@ def test_a_failure_in_the_middle_leaves_the_table_as_it_was(engine):
     broken = result.clean.copy()
     # A value the database refuses, in the fourth batch of 100: earlier batches were already sent.
     broken.loc[broken.index[350], "status"] = None
-    with pytest.raises(Exception):  # noqa: B017 - the driver's own error type differs per database
+    with counting_upserts(engine) as upserts, pytest.raises(sa.exc.IntegrityError):
         load_refunds(engine, SPEC, broken, result.rejects, run_id="r2", batch_size=100)
+    assert len(upserts) == 4  # three whole batches went to the database before the bad one
     assert table_rows(engine) == before
+
+
+@contextlib.contextmanager
+def counting_upserts(engine: sa.Engine) -> Iterator[list[str]]:
+    """The INSERT statements sent to hc_dd_fktk while the block runs."""
+    inserts: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        if re.search(r"INSERT INTO\W+hc_dd_fktk\W", statement):
+            inserts.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield inserts
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
 
 
 def test_rows_fed_a_day_at_a_time_land_exactly(engine):
@@ -203,18 +221,9 @@ def test_rows_fed_a_day_at_a_time_land_exactly(engine):
 def test_small_pieces_are_gathered_into_full_batches(engine):
     result = generated(600, seed=5)
     pieces = [(result.clean.iloc[n : n + 30], pd.DataFrame()) for n in range(0, 300, 30)]
-    inserts: list[str] = []
-
-    def count(conn, cursor, statement, *args):
-        if re.search(r"INSERT INTO\W+hc_dd_fktk\W", statement):
-            inserts.append(statement)
-
     ensure_schema(engine, SPEC)
-    sa.event.listen(engine, "before_cursor_execute", count)
-    try:
+    with counting_upserts(engine) as inserts:
         outcome = load_refund_batches(engine, SPEC, iter(pieces), run_id="r", batch_size=100)
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", count)
     assert outcome.inserted == 300 and len(inserts) == 3  # not one per piece
 
 
@@ -246,10 +255,10 @@ def test_an_existing_table_that_differs_is_refused_not_altered(engine):
 
 
 def test_a_table_without_the_unique_key_is_refused(mysql_engine):
-    ddl = (load_sql := __import__("dd_refund_pipeline.sqlfiles", fromlist=["read_sql"]).read_sql)(
-        "hc_dd_fktk.sql"
-    ).replace("UNIQUE KEY `uk_hc_dd_fktk_process_instance` (`extend_processInstanceId`),", "")
-    assert load_sql
+    ddl = read_sql("hc_dd_fktk.sql").replace(
+        "UNIQUE KEY `uk_hc_dd_fktk_process_instance` (`extend_processInstanceId`),", ""
+    )
+    assert "UNIQUE" not in ddl
     with mysql_engine.begin() as conn:
         conn.execute(sa.text(ddl))
     with pytest.raises(SchemaMismatchError, match="no UNIQUE key on extend_processInstanceId"):
@@ -284,3 +293,25 @@ def test_schema_command_creates_then_verifies(tmp_path, capsys):
     assert "created hc_dd_fktk, hc_dd_fktk_rejects" in capsys.readouterr().out
     assert main(["--database-url", url]) == 0
     assert "nothing (tables exist and match)" in capsys.readouterr().out
+
+
+def test_a_table_holding_four_places_receives_them_exactly(mysql_engine):
+    """An adopted table with sales_count DECIMAL(18,4): 0.005 fits it and lands as 0.0050."""
+    with mysql_engine.begin() as conn:
+        conn.execute(sa.text(read_sql("hc_dd_fktk.sql").replace("DECIMAL(18,2)", "DECIMAL(18,4)")))
+    spec = fit_to_table(mysql_engine, SPEC)
+    assert spec.target.column("sales_count").table_column.sql_type == "DECIMAL(18,4)"
+    raw = [instance(processInstanceId="half-cent", **amount("0.005"))]
+    result = transform_instances(raw, spec)
+    load_refunds(mysql_engine, SPEC, result.clean, result.rejects, run_id="r")
+    [row] = table_rows(mysql_engine)
+    assert row["sales_count"] == Decimal("0.0050")
+
+
+def test_amounts_with_more_places_than_the_table_are_refused_not_rounded(engine):
+    """Rows cleaned for a 4-place table, loaded after it became a 2-place one."""
+    raw = [instance(processInstanceId="half-cent", **amount("0.005"))]
+    result = transform_instances(raw, fitted(SPEC, "sales_count", "DECIMAL(18,4)"))
+    with pytest.raises(SchemaMismatchError, match="4 decimal places"):
+        load_refunds(engine, SPEC, result.clean, result.rejects, run_id="r")
+    assert table_rows(engine) == []

@@ -1,10 +1,11 @@
 """After a bad night the table is still exact: nothing lost, duplicated or altered.
 
 The fault drill runs the real assets over 25 days against an emulator that fails 10% of calls,
-throttles, revokes the token mid-scan, approves forms while it is read and serves 1% damaged
-records; the database tests kill a connection mid-load, take the database away, and race two
-runs; the configuration tests break each setting in turn. Every test checks the final table
-against the emulator's own data.
+throttles, revokes the token mid-scan and kills every token after 7 list calls, approves,
+deletes and withdraws forms while it is read, and serves 1% damaged records; the database
+tests kill a connection mid-load, take the database away, and race two runs; the
+configuration tests break each setting in turn. Every test checks the final table against the
+emulator's own data.
 """
 
 from __future__ import annotations
@@ -110,16 +111,20 @@ def test_fault_drill_over_25_days(mysql_engine, mysql_url, tmp_path):
         hang_s=2.0,
         drop_rate=0.03,
         invalidate_token_at_call=6,
+        token_lifetime_calls=7,
         fault_seed=5,
     )
     with EmulatorServer(config, as_of=AS_OF) as server, dg.instance_for_test() as instance:
         in_window = len(matching(server, keys[0], keys[-1]))
         live_events = math.ceil(0.05 * in_window)
-        # Forms approved while the first pages are read (5% of the window), some filed too.
+        # Forms approved while the first pages are read (5% of the window), some filed, some
+        # deleted and some edited out of the filter (是 → 否) while later pages are read.
         server.state.update(
             {
                 "live_complete_per_call": live_events / 20,
                 "live_create_per_call": 1,
+                "live_delete_per_call": 1,
+                "live_withdraw_per_call": 1,
                 "live_max_events": live_events,
             }
         )
@@ -153,7 +158,10 @@ def test_fault_drill_over_25_days(mysql_engine, mysql_url, tmp_path):
         # the minimum was paid for the deep-paging split (a discarded first page per split, the
         # rounding of each part) or the drift repair.
         pages = meta["api_pages"]
-        assert list_calls == pages + retries + stats.auth_failures
+        # A call refused for a dead token is a retry too (fresh token, at once).
+        assert meta["api_calls"] == pages + retries + meta["api_token_refreshes"] + 1
+        assert meta["api_retry_causes"]["InvalidAuthentication"] == stats.auth_failures
+        assert meta["api_token_refreshes"] >= stats.tokens_expired_by_calls >= 2
         # Each retry is shown with its cause, by code: throttles under DingTalk's own code.
         causes = meta["api_retry_causes"]
         assert sum(causes.values()) == retries and len(causes) >= 3
@@ -165,16 +173,19 @@ def test_fault_drill_over_25_days(mysql_engine, mysql_url, tmp_path):
             server.state.config.public(),
         )
         assert stats.throttled > 0 and stats.auth_failures > 0 and stats.live_completed > 0
+        assert stats.live_deleted > 0 and stats.live_withdrawn > 0
         print(
             f"\nfault drill, {keys[0]}...{keys[-1]}: {len(returned)} instances returned, "
             f"{len(expected)} rows, {len(malformed)} rejected; table exact (0 lost, 0 "
             f"duplicated, 0 altered); {meta['api_calls']} API calls: {list_calls} list calls = "
             f"{pages} pages (minimum {minimum_list}, {meta['api_window_parts']} parts after "
             f"{meta['api_window_splits']} split(s), {meta['api_repair_calls']} drift-repair "
-            f"calls) + {retries} retries + {stats.auth_failures} rejected by the revoked token; "
-            f"faults {dict(stats.faults)}, "
-            f"{stats.throttled} throttles, {stats.live_completed} forms approved mid-scan; "
-            f"{wall:.1f} s"
+            f"calls, {meta['api_drift_repairs']} re-reads, {meta['api_departed']} departed) + "
+            f"{retries} retries ({dict(causes)}); {meta['api_token_refreshes']} token refreshes "
+            f"({stats.auth_failures} calls refused for a dead token); faults {dict(stats.faults)}, "
+            f"{stats.throttled} throttles; mid-scan: {stats.live_completed} approved, "
+            f"{stats.live_created} filed, {stats.live_deleted} deleted, "
+            f"{stats.live_withdrawn} withdrawn; {wall:.1f} s"
         )
 
 

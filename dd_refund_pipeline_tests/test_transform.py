@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -10,9 +11,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from dd_refund_pipeline.dingtalk import payload_json
 from dd_refund_pipeline.dingtalk.emulator.generator import MALFORMED_KINDS, generate_instances
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
-from dd_refund_pipeline.forms.spec import load_form_spec
+from dd_refund_pipeline.forms.spec import FormSpec, load_form_spec
 from dd_refund_pipeline.refunds.transform import LINEAGE_COLUMNS, transform_instances
 
 SPEC = load_form_spec()
@@ -47,6 +49,14 @@ def instance(**changes: Any) -> dict[str, Any]:
     return base
 
 
+def amount(text: str, value_text: str | None = None) -> dict[str, Any]:
+    """The amount as Yida sends it: the JSON number (decoded exactly) and its ``_value`` text."""
+    return {
+        "data_numberField_lgkiepjv": payload_json.loads(text),
+        "data_numberField_lgkiepjv_value": text if value_text is None else value_text,
+    }
+
+
 def expected_row(raw: dict[str, Any]) -> dict[str, Any]:
     """The seed's mapping, written out independently of the transform code."""
     data = raw["data"]
@@ -57,7 +67,7 @@ def expected_row(raw: dict[str, Any]) -> dict[str, Any]:
             tzinfo=None
         ),
         "qty_count": 1,
-        "sales_count": Decimal(data["numberField_lgkiepjv_value"]).quantize(Decimal("0.01")),
+        "sales_count": Decimal(str(data["numberField_lgkiepjv"])).quantize(Decimal("0.01")),
         "status": raw["instanceStatus"],
         "Document_Type": "付款退款",
     }
@@ -95,35 +105,66 @@ def test_types_of_the_clean_frame():
     assert clean["source_modified_time"].iloc[0] == pd.Timestamp("2026-11-03T02:00Z")
 
 
-def test_amounts_are_exact_decimals_from_the_value_text():
+def test_amounts_are_the_json_numbers_read_exactly():
+    """The seed maps the number; a binary float would turn the last one into ….80."""
+    document = payload_json.loads(
+        '[{"a": 0.1, "b": 0.2, "c": 1234567890123456.78, "d": 15000, "e": 12.340, "f": 1E+2}]'
+    )[0]
     raw = [
-        instance(
-            processInstanceId="a",
-            data_numberField_lgkiepjv=0.1,
-            data_numberField_lgkiepjv_value="0.1",
-        ),
-        instance(
-            processInstanceId="b",
-            data_numberField_lgkiepjv=0.2,
-            data_numberField_lgkiepjv_value="0.2",
-        ),
-        # No text companion: the JSON number's shortest repr, not its binary expansion.
-        instance(
-            processInstanceId="c",
-            data_numberField_lgkiepjv=1234567890123.45,
-            data_numberField_lgkiepjv_value="",
-        ),
-        instance(processInstanceId="d", data_numberField_lgkiepjv_value="15000"),
-        instance(processInstanceId="e", data_numberField_lgkiepjv_value="12.340"),
+        instance(processInstanceId=key, data_numberField_lgkiepjv=number)
+        for key, number in document.items()
     ]
+    for record in raw:
+        del record["data"]["numberField_lgkiepjv_value"]  # no text to lean on
     amounts = transform_instances(raw, SPEC).clean.set_index("extend_processInstanceId")[
         "sales_count"
     ]
     assert amounts["a"] + amounts["b"] == Decimal("0.30")
-    assert amounts["c"] == Decimal("1234567890123.45")
+    assert amounts["c"] == Decimal("1234567890123456.78")
     assert amounts["d"] == Decimal("15000.00")
     assert amounts["e"] == Decimal("12.34")
+    assert amounts["f"] == Decimal("100.00")
     assert all(isinstance(v, Decimal) and v.as_tuple().exponent == -2 for v in amounts)
+
+
+def test_the_value_text_only_cross_checks_the_number():
+    raw = [
+        instance(processInstanceId="same", **amount("1280.50", "1280.5")),
+        instance(processInstanceId="differs", **amount("1280.5", "1208.5")),
+        instance(processInstanceId="unreadable", **amount("99.9", "九十九")),
+        instance(processInstanceId="no-text", **amount("7.25", "")),
+    ]
+    result = transform_instances(raw, SPEC)
+    clean = result.clean.set_index("extend_processInstanceId")["sales_count"]
+    assert clean.to_dict() == {"same": Decimal("1280.50"), "no-text": Decimal("7.25")}
+    mismatches = result.rejects.set_index("process_instance_id")
+    assert set(mismatches.index) == {"differs", "unreadable"}
+    assert set(mismatches["reason"]) == {"amount_mismatch"}
+    assert set(mismatches["field"]) == {"numberField_lgkiepjv"}
+    assert mismatches.loc["differs", "raw_value"] == (
+        "numberField_lgkiepjv=1280.5, numberField_lgkiepjv_value=1208.5"
+    )
+
+
+def test_an_amount_with_more_places_than_the_column_is_rejected_never_rounded():
+    """0.005 passes the seed's [0.0001] filter; DECIMAL(18,2) cannot hold it, (18,4) can."""
+    raw = [instance(processInstanceId="half-cent", **amount("0.005"))]
+    result = transform_instances(raw, SPEC)
+    assert result.clean.empty
+    assert "has more than 2 decimal places" in result.rejects.iloc[0]["reason"]
+    wider = fitted(SPEC, "sales_count", "DECIMAL(18,4)")
+    assert list(transform_instances(raw, wider).clean["sales_count"]) == [Decimal("0.0050")]
+
+
+def fitted(spec: FormSpec, column: str, sql_type: str) -> FormSpec:
+    """``spec`` as ``fit_to_table`` makes it for a table whose ``column`` is ``sql_type``."""
+    columns = [
+        replace(c, table_column=replace(c.table_column, sql_type=sql_type))
+        if c.name == column
+        else c
+        for c in spec.target.columns
+    ]
+    return replace(spec, target=replace(spec.target, columns=columns))
 
 
 @pytest.mark.parametrize(
@@ -142,22 +183,22 @@ def test_amounts_are_exact_decimals_from_the_value_text():
             "'abc' is not a number",
         ),
         (
-            {"data_numberField_lgkiepjv_value": "0"},
+            amount("0"),
             "numberField_lgkiepjv",
             "must be greater than 0",
         ),
         (
-            {"data_numberField_lgkiepjv_value": "-5.5"},
+            amount("-5.5"),
             "numberField_lgkiepjv",
             "must be greater than 0",
         ),
         (
-            {"data_numberField_lgkiepjv_value": "12.345"},
+            amount("12.345"),
             "numberField_lgkiepjv",
             "more than 2 decimal places",
         ),
         (
-            {"data_numberField_lgkiepjv_value": "12345678901234567.5"},
+            amount("12345678901234567.5"),
             "numberField_lgkiepjv",
             "does not fit DECIMAL(18,2)",
         ),
@@ -205,11 +246,9 @@ def test_every_malformed_kind_of_the_emulator_is_rejected_once():
 
 
 def test_the_newest_copy_of_an_instance_wins():
-    old = instance(version=3, data_numberField_lgkiepjv_value="100")
-    newer = instance(version=4, data_numberField_lgkiepjv_value="200")
-    same_version_later = instance(
-        version=4, modifiedTimeGMT="2026-11-04T02:00Z", data_numberField_lgkiepjv_value="300"
-    )
+    old = instance(version=3, **amount("100"))
+    newer = instance(version=4, **amount("200"))
+    same_version_later = instance(version=4, modifiedTimeGMT="2026-11-04T02:00Z", **amount("300"))
     result = transform_instances([newer, same_version_later, old], SPEC)
     assert list(result.clean["sales_count"]) == [Decimal("300.00")]
     assert result.duplicates_dropped == 2

@@ -8,6 +8,7 @@ import pandas as pd
 from dd_refund_pipeline.defs.check_names import INSTANCE_IDS_UNIQUE, SAMPLE_SIZE
 from dd_refund_pipeline.defs.form import FORM_SPEC
 from dd_refund_pipeline.defs.partitions import refund_days
+from dd_refund_pipeline.defs.resources import RefundDatabase
 from dd_refund_pipeline.defs.run_metadata import (
     GROUP,
     day_counts_table,
@@ -21,6 +22,7 @@ from dd_refund_pipeline.refunds.batches import (
     WindowSummary,
     transform_window,
 )
+from dd_refund_pipeline.refunds.loader import DatabaseError
 
 KEY = FORM_SPEC.target.key
 
@@ -60,7 +62,9 @@ def _unique_ids_check(clean: pd.DataFrame) -> dg.AssetCheckResult:
     ],
 )
 def refund_payments(
-    context: dg.AssetExecutionContext, yida_refund_instances: RawInstances
+    context: dg.AssetExecutionContext,
+    yida_refund_instances: RawInstances,
+    refund_database: RefundDatabase,
 ) -> Iterator[dg.Output[RefundFrames] | dg.AssetCheckResult]:
     """The rows ``hc_dd_fktk`` will hold for the run's days, mapped as the form spec says.
 
@@ -68,7 +72,12 @@ def refund_payments(
     ``sales_count``, ``qty_count`` 1, ``Document_Type`` 付款退款; one Parquet file per day, and
     beside it the day's rejected records with the field and the reason.
     """
-    frames, duplicates = transform_window(yida_refund_instances, FORM_SPEC)
+    # Amounts are checked against the column they go to (an adopted table may hold 4 places).
+    try:
+        spec = refund_database.fitted(FORM_SPEC)
+    except DatabaseError as error:
+        raise dg.Failure(description=str(error), allow_retries=False) from None
+    frames, duplicates = transform_window(yida_refund_instances, spec)
     summary = WindowSummary().read(frames, KEY)
     rejects = summary.rejects()
     rejected = (

@@ -22,7 +22,7 @@ from dd_refund_pipeline.dingtalk.yida import (
     scan_instances,
 )
 from dd_refund_pipeline.forms.spec import FormSpec
-from dd_refund_pipeline.refunds.loader import check_connection, make_engine
+from dd_refund_pipeline.refunds.loader import check_connection, fit_to_table, make_engine
 from dd_refund_pipeline.refunds.source import yida_query
 from dd_refund_pipeline.settings import DATABASE_URL_ENV, default_database_url
 
@@ -82,6 +82,14 @@ class RefundDatabase(dg.ConfigurableResource):
     def engine(self) -> Engine:
         """A new engine (pre-ping on); dispose of it when done."""
         return make_engine(self.url or default_database_url())
+
+    def fitted(self, spec: FormSpec) -> FormSpec:
+        """``spec`` with its amount columns as the existing target table declares them."""
+        engine = self.engine()
+        try:
+            return fit_to_table(engine, spec)
+        finally:
+            engine.dispose()
 
     def check(self) -> None:
         """Raise ``DatabaseError`` (host and port, no password) unless the database answers."""

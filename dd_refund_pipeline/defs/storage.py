@@ -40,7 +40,7 @@ class RefundFileStorage(dg.ConfigurableIOManager):
             for key in keys:
                 store.write_instances(asset, key, obj.lines(key))
         else:
-            schema = clean_schema(FORM_SPEC)
+            schema = clean_schema(obj.spec or FORM_SPEC)
             for key in keys:
                 clean, rejects = obj.day(key)
                 store.write_frame(asset, key, CLEAN_SUFFIX, clean, schema)

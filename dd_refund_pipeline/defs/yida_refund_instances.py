@@ -79,10 +79,13 @@ def yida_refund_instances(
             "api_retries": stats["retries"],
             "api_throttles": stats["throttles"],
             "api_retry_causes": dg.MetadataValue.json(stats["retry_causes"]),
+            "api_token_refreshes": stats["token_refreshes"],
             "api_window_splits": stats["window_splits"],
             "api_window_parts": stats["parts"],
             "api_drift_repairs": stats["drift_repairs"],
             "api_repair_calls": stats["repair_calls"],
+            # Forms read during the scan that had left the result set by its end (dropped).
+            "api_departed": stats["departed"],
             "api_seconds": stats["elapsed_s"],
             # The floor: one token call and one call per 100 instances, at the QPS limit.
             "api_minimum_calls": minimum_calls,

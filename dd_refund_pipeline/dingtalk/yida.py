@@ -14,7 +14,6 @@ from __future__ import annotations
 import array
 import asyncio
 import contextvars
-import hashlib
 import json
 import math
 import random
@@ -22,7 +21,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
@@ -31,6 +30,7 @@ import httpx
 import numpy as np
 import tenacity
 
+from dd_refund_pipeline.dingtalk import payload_json
 from dd_refund_pipeline.dingtalk.errors import (
     AuthenticationError,
     DingTalkApiError,
@@ -228,11 +228,6 @@ def _gmt_seconds(value: Any) -> float:
         return _UNKNOWN
 
 
-def compact_json(item: Any) -> bytes:
-    """One payload as a compact UTF-8 JSON line (no newline), as spools and day files hold it."""
-    return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
-
-
 def _rank(version: int, modified: float) -> tuple[int, float]:
     """Newer edits win: the higher ``version``, then the later ``modifiedTimeGMT``."""
     return version, -math.inf if math.isnan(modified) else modified
@@ -274,7 +269,7 @@ class InstanceSet:
         self._objects: dict[int, Any] | None = {}
 
     def _append(self, item: Any, version: int, modified: float) -> int:
-        line = compact_json(item)
+        line = payload_json.dumps(item)
         end = self._offset[-1] + self._length[-1] if self._offset else 0
         self._spool.seek(end)
         self._spool.write(line)
@@ -299,10 +294,9 @@ class InstanceSet:
         """Merge ``items``; returns the keys seen (ids, or ``sha1:…`` for records without one)."""
         seen: set[str] = set()
         for item in items:
-            key = item.get("processInstanceId") if isinstance(item, dict) else None
-            if not isinstance(key, str) or not key:
-                digest = json.dumps(item, ensure_ascii=False, sort_keys=True, default=str)
-                anonymous_key = "sha1:" + hashlib.sha1(digest.encode()).hexdigest()
+            key = payload_json.record_key(item)
+            if key.startswith("sha1:"):
+                anonymous_key = key
                 seen.add(anonymous_key)
                 if anonymous_key not in self.anonymous:
                     self.anonymous[anonymous_key] = self._append(item, -1, _UNKNOWN)
@@ -352,7 +346,7 @@ class InstanceSet:
         """The payloads of ``rows``, in that order (shared with the set: do not change them)."""
         if self._objects is not None:
             return [self._objects[row] for row in rows]
-        return [json.loads(line) for line in self.read_lines(rows)]
+        return [payload_json.loads(line) for line in self.read_lines(rows)]
 
     def __iter__(self) -> Iterator[Any]:
         rows = self.rows()
@@ -595,7 +589,8 @@ class YidaClient:
     def _decode(self, response: httpx.Response) -> dict[str, Any]:
         requestid = response.headers.get("x-acs-request-id")
         try:
-            payload = response.json()
+            # Numbers as Decimal: an amount is read exactly as DingTalk wrote it.
+            payload = payload_json.loads(response.content)
         except ValueError:
             payload = None
         if not isinstance(payload, dict):
@@ -675,10 +670,32 @@ class YidaClient:
         """Every instance matching ``query`` created in ``[create_from, create_to]``, once each."""
         started = time.monotonic()
         found = InstanceSet()
-        await self._read_part(query, create_from, create_to, found, set())
+        # Settled forms first, then the few changed since: those are the freshest, read last.
+        for part in self._settled_and_recent(query, datetime.now(tz=self.settings.zone)):
+            await self._read_part(part, create_from, create_to, found, set())
         self.stats.instances = len(found)
         self.stats.elapsed_s = time.monotonic() - started
         return ScanResult(found, self.stats)
+
+    def _settled_and_recent(self, query: YidaQuery, began: datetime) -> list[YidaQuery]:
+        """``query`` as two: forms last modified before the scan, and those modified since.
+
+        The settled set can only shrink while it is read (every edit, approval or new form is
+        modified now, after its bound), so a ``totalCount`` that stays the same on every page
+        proves that nothing left it, and so nothing was skipped. What changed in the last
+        minutes, usually one page, is read after it. The two overlap by a second, so a server
+        that reads a bound's second either way leaves no gap; copies are merged by id.
+        """
+        cutoff = (began - self.settings.drift_margin).replace(microsecond=0)
+        low, high = query.modified_from, query.modified_to
+        recent_from = cutoff - timedelta(seconds=1)
+        parts = []
+        if low is None or low <= cutoff:
+            parts.append(replace(query, modified_to=cutoff if high is None else min(high, cutoff)))
+        if high is None or high >= recent_from:
+            start = recent_from if low is None else max(low, recent_from)
+            parts.append(replace(query, modified_from=start))
+        return parts
 
     async def _read_pages(
         self, query: YidaQuery, start: datetime, end: datetime, first: Page
@@ -696,7 +713,12 @@ class YidaClient:
         return [first, *middle, *tail]
 
     def _stable(
-        self, pages: list[Page], keys: set[str], began: datetime, seen: set[tuple[str, int]]
+        self,
+        query: YidaQuery,
+        pages: list[Page],
+        keys: set[str],
+        began: datetime,
+        seen: set[tuple[str, int]],
     ) -> bool:
         """Whether a read is proven to hold exactly what matched throughout it.
 
@@ -711,7 +733,19 @@ class YidaClient:
         total = pages[0].total_count
         if any(page.total_count != total for page in pages) or len(keys) != total:
             return False
-        return not _recent(pages[-1].items, began - self.settings.drift_margin) - seen
+        return not _recent(pages[-1].items, self._news_since(query, began)) - seen
+
+    def _news_since(self, query: YidaQuery, began: datetime) -> datetime:
+        """Forms modified from this minute on may have arrived while a read of ``query`` ran.
+
+        A query bounded by modification time cannot gain forms (arrivals are modified now);
+        one that returns forms beyond its bound has a server ignoring it, and those are news.
+        """
+        since = began - self.settings.drift_margin
+        if query.modified_to is not None:
+            bound = query.modified_to.replace(second=0, microsecond=0) + timedelta(minutes=1)
+            since = max(since, bound)
+        return since
 
     async def _read_part(
         self,
@@ -738,7 +772,7 @@ class YidaClient:
         keys: set[str] = set()
         for page in pages:
             keys |= found.add(page.items)
-        if self._stable(pages, keys, began, seen):
+        if self._stable(query, pages, keys, began, seen):
             return keys
         if depth >= self.settings.max_drift_rereads:
             raise RetryableApiError(
@@ -749,7 +783,7 @@ class YidaClient:
                 None,
             )
         self.stats.drift_repairs += 1
-        known = seen | _recent(pages[-1].items, began - self.settings.drift_margin)
+        known = seen | _recent(pages[-1].items, self._news_since(query, began))
         marker = _REPAIRING.set(True)
         try:
             again = await self._read_split(query, start, end, 4, found, known, depth + 1)

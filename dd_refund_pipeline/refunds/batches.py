@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from dd_refund_pipeline.dingtalk.yida import InstanceSet, compact_json
+from dd_refund_pipeline.dingtalk import payload_json
+from dd_refund_pipeline.dingtalk.yida import InstanceSet
 from dd_refund_pipeline.forms.spec import FormSpec
 from dd_refund_pipeline.refunds.transform import (
     TransformResult,
@@ -55,7 +56,7 @@ class RawInstances:
     def lines(self, key: str) -> list[bytes]:
         """The day's instances as compact JSON lines (as the scan stored them, when it did)."""
         if self._read_lines is None or key not in self.days:
-            return [compact_json(item) for item in self.day(key)]
+            return [payload_json.dumps(item) for item in self.day(key)]
         return self._read_lines(key)
 
     def counts(self) -> dict[str, int]:
@@ -123,12 +124,19 @@ class RefundFrames:
     """Cleaned rows and rejects of a window, per day; both carry ``partition_date``.
 
     Read a day at a time (from memory after the transform, from the per-day files after that),
-    so that loading a long window never needs all of its rows at once.
+    so that loading a long window never needs all of its rows at once. ``spec`` is the form
+    spec the rows were cleaned with (its column types are how they are stored).
     """
 
-    def __init__(self, days: Sequence[str], read_day: Callable[[str], DayFrames]) -> None:
+    def __init__(
+        self,
+        days: Sequence[str],
+        read_day: Callable[[str], DayFrames],
+        spec: FormSpec | None = None,
+    ) -> None:
         self.days = sorted(days)
         self._read_day = read_day
+        self.spec = spec
 
     @classmethod
     def from_parts(
@@ -137,13 +145,14 @@ class RefundFrames:
         clean: Mapping[str, list[pd.DataFrame]],
         rejects: Mapping[str, list[pd.DataFrame]],
         empty: DayFrames,
+        spec: FormSpec,
     ) -> RefundFrames:
         """Frames held in memory, as pieces per day (``empty`` gives the columns)."""
         by_day = {
             day: (_joined(clean.get(day, []), empty[0]), _joined(rejects.get(day, []), empty[1]))
             for day in sorted({*days, *clean, *rejects})
         }
-        return cls(list(by_day), by_day.__getitem__)
+        return cls(list(by_day), by_day.__getitem__, spec)
 
     def day(self, key: str) -> DayFrames:
         return self._read_day(key)
@@ -220,7 +229,7 @@ def transform_window(raw: RawInstances, spec: FormSpec) -> tuple[RefundFrames, i
             for day, piece in frame.groupby("partition_date", sort=False, dropna=False):
                 pieces.setdefault(str(day), []).append(piece)
     empty = transform_instances([], spec)
-    frames = RefundFrames.from_parts(raw.days, clean, rejects, (empty.clean, empty.rejects))
+    frames = RefundFrames.from_parts(raw.days, clean, rejects, (empty.clean, empty.rejects), spec)
     return frames, duplicates
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -125,10 +125,64 @@ def _compatible(existing: dict[str, Any], wanted: TableColumn) -> str | None:
     length = getattr(column_type, "length", None)
     if kind in ("VARCHAR", "CHAR") and length is not None and length < wanted.params[0]:
         return f"{wanted.name} is {column_type} but values can be {wanted.params[0]} characters"
-    scale = getattr(column_type, "scale", None)
-    if kind == "DECIMAL" and scale is not None and scale != wanted.params[1]:
-        return f"{wanted.name} has scale {scale}, amounts have {wanted.params[1]} decimals"
+    # A DECIMAL of any size will do: amounts are checked against the table's own precision and
+    # scale (``fit_to_table``), rejected when they do not fit, and never rounded on the way in.
     return None
+
+
+def _decimal_params(column_type: Any) -> tuple[int, int] | None:
+    precision, scale = getattr(column_type, "precision", None), getattr(column_type, "scale", None)
+    if not isinstance(column_type, sa.Numeric) or precision is None or scale is None:
+        return None
+    return int(precision), int(scale)
+
+
+def fit_to_table(engine: Engine, spec: FormSpec) -> FormSpec:
+    """``spec`` with its DECIMAL columns as the existing target table declares them.
+
+    An amount is checked against the column it goes to: a table whose ``sales_count`` is
+    DECIMAL(18,4) holds 0.005, ours (18,2) does not, and neither may round it. Before the table
+    exists, the spec's own DDL is what will be created.
+    """
+    table = spec.target.table
+    try:
+        with engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            if not inspector.has_table(table):
+                return spec
+            existing = {column["name"]: column for column in inspector.get_columns(table)}
+    except (OperationalError, DBAPIError) as exc:
+        raise _connect_error(engine, exc) from None
+    fitted = []
+    for column in spec.target.columns:
+        held = existing.get(column.name)
+        params = _decimal_params(held["type"]) if held is not None else None
+        if column.table_column.base_type == "DECIMAL" and params is not None:
+            sql_type = f"DECIMAL({params[0]},{params[1]})"
+            column = replace(column, table_column=replace(column.table_column, sql_type=sql_type))
+        fitted.append(column)
+    table_columns = {**spec.target.table_columns, **{c.name: c.table_column for c in fitted}}
+    target = replace(spec.target, columns=fitted, table_columns=table_columns)
+    return replace(spec, target=target)
+
+
+def _check_places(clean: pd.DataFrame, spec: FormSpec) -> None:
+    """Refuse amounts with more places than their column: MySQL would round them silently."""
+    for column in spec.target.columns:
+        if column.table_column.base_type != "DECIMAL" or column.name not in clean:
+            continue
+        scale = column.table_column.params[1]
+        places = [
+            -exponent
+            for value in clean[column.name]
+            if isinstance(value, Decimal) and isinstance(exponent := value.as_tuple().exponent, int)
+        ]
+        if places and max(places) > scale:
+            raise SchemaMismatchError(
+                f"{column.name} values have {max(places)} decimal places but the table holds "
+                f"{column.table_column.sql_type}: the table changed since the rows were cleaned; "
+                f"materialize refund_payments again"
+            )
 
 
 def verify_table(
@@ -263,6 +317,7 @@ class _Upsert:
         self._pending: list[pd.DataFrame] = []
 
     def add(self, clean: pd.DataFrame) -> None:
+        _check_places(clean, self.spec)
         key = self.spec.target.key
         hashes = pd.util.hash_pandas_object(clean[key], index=False).to_numpy()
         # A key twice in one load would be written twice, the later copy silently winning.
@@ -337,6 +392,7 @@ def load_refund_batches(
     started = time.monotonic()
     dialect = dialect_name(engine)
     ensure_schema(engine, spec)
+    spec = fit_to_table(engine, spec)
     recorded = 0
     try:
         with engine.begin() as conn:

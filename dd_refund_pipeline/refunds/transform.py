@@ -8,8 +8,6 @@ either a clean row or one or more rejects with the field and a readable reason.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -21,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from dd_refund_pipeline.dingtalk import payload_json
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.forms.spec import INSTANCE_PREFIX, FormSpec, SpecError, TargetColumn
 
@@ -91,7 +90,7 @@ def _raw_text(values: pd.Series) -> pd.Series:
     def render(value: Any) -> str | None:
         if value is None or (isinstance(value, float) and np.isnan(value)):
             return None
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        text = value if isinstance(value, str) else payload_json.text(value)
         if len(text) > RAW_VALUE_LIMIT:
             return f"{text[:RAW_VALUE_LIMIT]}…(+{len(text) - RAW_VALUE_LIMIT} characters)"
         return text
@@ -272,14 +271,48 @@ def _exact_decimal(
     return result
 
 
-def _amount_texts(columns: _Columns, ref: str) -> pd.Series:
-    """The amount as Yida's exact text: the ``_value`` companion, else the JSON number."""
+AMOUNT_MISMATCH = "amount_mismatch"
+
+
+def _number_text(value: Any) -> Any:
+    """A JSON number as its exact text (decoded payloads hold ``Decimal``); others unchanged."""
+    if isinstance(value, bool):
+        return value  # true/false is no amount; rejected as "not a number"
+    if isinstance(value, Decimal | int):
+        return str(value)
+    # A float only comes from payloads built in Python; repr() is its shortest exact text.
+    return repr(value) if isinstance(value, float) else value
+
+
+def _same_amount(number: str, companion: Any) -> bool:
+    if number == companion:
+        return True
+    try:
+        return Decimal(number) == Decimal(str(companion).strip())
+    except (ArithmeticError, ValueError):
+        return False
+
+
+def _amount_texts(columns: _Columns, ref: str, problems: _Problems) -> pd.Series:
+    """The amount as Yida sends it: the JSON number, exactly (the seed maps ``{ref}``).
+
+    The ``{ref}_value`` text beside it only cross-checks it: when both are present and differ
+    in value, neither can be trusted, and the record is rejected with both.
+    """
+    number = columns.ref(ref).map(_number_text)
     companion = columns.ref(f"{ref}_value")
-    number = columns.ref(ref)
-    use_number = _missing(companion)
-    # repr() is the shortest text that reads back as the same float: 3200.5, not 3200.4999….
-    fallback = number[use_number].map(lambda v: repr(v) if isinstance(v, float) else v)
-    return companion.where(~use_number, fallback)
+    both = ~_missing(number) & ~_missing(companion)
+    checked = number[both].astype(str)
+    agree = pd.Series(
+        [_same_amount(n, c) for n, c in zip(checked, companion[both], strict=True)],
+        index=checked.index,
+        dtype=bool,
+    )
+    mismatch = pd.Series(False, index=number.index)
+    mismatch[agree.index[~agree]] = True
+    both_values = number.astype(str) + f", {ref}_value=" + companion.astype(str)
+    problems.add(mismatch, ref, AMOUNT_MISMATCH, f"{ref}=" + both_values)
+    return number
 
 
 class _Builder:
@@ -315,7 +348,7 @@ class _Builder:
             return self.cast(column, pd.Series(column.value, index=index, dtype=object))
         refs = column.refs
         if column.format == "amount":
-            values = _amount_texts(self.columns, refs[0])
+            values = _amount_texts(self.columns, refs[0], self.problems)
         elif column.parts == [f"{{{refs[0]}}}"]:
             values = self.formatted(refs[0], column)
         else:
@@ -377,14 +410,7 @@ class _Builder:
 
 def _record_keys(raw: Sequence[Mapping[str, Any]], ids: pd.Series) -> pd.Series:
     """The id, or for records without one a stable digest of the whole record."""
-
-    def key(position: int, value: Any) -> str:
-        if isinstance(value, str) and value:
-            return value
-        text = json.dumps(raw[position], ensure_ascii=False, sort_keys=True, default=str)
-        return "sha1:" + hashlib.sha1(text.encode()).hexdigest()
-
-    return pd.Series([key(p, v) for p, v in zip(ids.index, ids, strict=True)], index=ids.index)
+    return pd.Series([payload_json.record_key(raw[p]) for p in ids.index], index=ids.index)
 
 
 def _parse_gmt(values: pd.Series) -> pd.Series:
