@@ -23,7 +23,7 @@ run: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/python -m dd_refund_pipeline.demo dev
 
-## Create (or verify) hc_dd_fktk and its rejects table in DD_REFUND_DATABASE_URL.
+## Create (or verify) hc_dd_fktk, its rejects table and its sync state in DD_REFUND_DATABASE_URL.
 schema: $(STAMP)
 	$(BIN)/python -m dd_refund_pipeline.refunds.schema
 

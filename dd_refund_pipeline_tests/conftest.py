@@ -138,7 +138,7 @@ def mysql_url() -> Iterator[str]:
 
 def _fresh(engine: Engine) -> Engine:
     with engine.begin() as conn:
-        for table in ("hc_dd_fktk", "hc_dd_fktk_rejects"):
+        for table in ("hc_dd_fktk", "hc_dd_fktk_rejects", "hc_dd_fktk_sync"):
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
     return engine
 

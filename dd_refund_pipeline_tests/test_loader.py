@@ -266,7 +266,7 @@ def test_a_table_without_the_unique_key_is_refused(mysql_engine):
 
 
 def test_schema_is_applied_idempotently(engine):
-    assert ensure_schema(engine, SPEC) == ["hc_dd_fktk", "hc_dd_fktk_rejects"]
+    assert ensure_schema(engine, SPEC) == ["hc_dd_fktk", "hc_dd_fktk_rejects", "hc_dd_fktk_sync"]
     assert ensure_schema(engine, SPEC) == []
 
 

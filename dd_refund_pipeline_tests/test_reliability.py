@@ -360,6 +360,11 @@ def _failure_text(result: dg.ExecuteInProcessResult) -> str:
         ("DD_REFUND_DATABASE_URL", "mysql+pymysql//missing-colon", "DD_REFUND_DATABASE_URL"),
         ("DINGTALK_BASE_URL", "api.dingtalk.com", "DINGTALK_BASE_URL must be an http(s) URL"),
         ("DINGTALK_BASE_URL", "http://127.0.0.1:1", "DINGTALK_BASE_URL"),
+        (
+            "DD_REFUND_GONE_UPSTREAM",
+            "remove",
+            "DD_REFUND_GONE_UPSTREAM must be one of flag, delete, not 'remove'",
+        ),
     ],
 )
 def test_a_malformed_setting_is_named_and_nothing_is_written(

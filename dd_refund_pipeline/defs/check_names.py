@@ -7,4 +7,5 @@ AMOUNTS_POSITIVE = "sales_count_positive"
 ORDER_NUMBERS_SHAPED = "order_no_new_shaped"
 TIMES_SANE = "datetime_new_in_range"
 NO_REJECTS = "no_rejected_records"
+NO_GONE_UPSTREAM = "no_forms_gone_upstream"
 SAMPLE_SIZE = 20

@@ -28,6 +28,7 @@ from dd_refund_pipeline.refunds.loader import (
     safe_url,
     stored_rows,
 )
+from dd_refund_pipeline.refunds.sync_state import GoneReport, SyncScope
 from dd_refund_pipeline.refunds.transform import EARLIEST_DATE
 
 TARGET = FORM_SPEC.target
@@ -68,6 +69,13 @@ CHECK_SPECS = [
         checks.TIMES_SANE, "Stored datetime_new lies between 2000-01-01 and tomorrow.", " (WARN)"
     ),
     _spec(checks.NO_REJECTS, "No source record of the run's days was rejected.", " (WARN)"),
+    _spec(
+        checks.NO_GONE_UPSTREAM,
+        "No row of the run's days belongs to a form Yida no longer returns (deleted, withdrawn "
+        "or edited out of the filter). With DD_REFUND_GONE_UPSTREAM=delete such rows are removed "
+        "and listed here.",
+        " (WARN)",
+    ),
 ]
 
 
@@ -146,6 +154,53 @@ def _rejects_check(rejects: pd.DataFrame) -> dg.AssetCheckResult:
     )
 
 
+GONE_SHOWN = ["process_instance_id", "partition_date", "order_no_new", "sales_count", "gone_since"]
+
+
+def _gone_check(gone: GoneReport, policy: str, run_id: str) -> dg.AssetCheckResult:
+    """Rows of the run's days whose forms Yida no longer returns: named (flag) or removed."""
+    removed = remaining = pd.DataFrame(columns=GONE_SHOWN)
+    if not gone.rows.empty:
+        rows = gone.rows
+        # Adopted rows (in the table before any sync) are reported by the run that found them;
+        # a flagged row of a form gone upstream is named by every run of its day.
+        reported = rows[(rows["adopted"] == 0) | (rows["first_seen_run"] == run_id)]
+        removed = reported[reported["removed"]]
+        remaining = reported[reported["row_key"].notna() & ~reported["removed"]]
+    return dg.AssetCheckResult(
+        check_name=checks.NO_GONE_UPSTREAM,
+        passed=remaining.empty,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "policy": policy,
+            "gone_upstream_rows": len(remaining),
+            "newly_gone": gone.newly_gone,
+            "came_back": gone.came_back,
+            "removed": gone.removed,
+            "adopted_not_returned": gone.adopted,
+            "sample": preview(remaining.head(checks.SAMPLE_SIZE), GONE_SHOWN),
+            "removed_sample": preview(removed.head(checks.SAMPLE_SIZE), GONE_SHOWN),
+        },
+    )
+
+
+def _scanned_in_this_run(context: dg.AssetExecutionContext) -> bool:
+    """Whether this run read Yida for its days itself (not older stored files).
+
+    Only a fresh scan, proven complete, can say that a form is gone: files from an earlier
+    scan know nothing of forms loaded since.
+    """
+    records = context.instance.get_records_for_run(
+        context.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    scanned = dg.AssetKey("yida_refund_instances")
+    return any(
+        record.event_log_entry.dagster_event is not None
+        and record.event_log_entry.dagster_event.asset_key == scanned
+        for record in records
+    )
+
+
 @dg.asset(
     group_name=GROUP,
     partitions_def=refund_days,
@@ -170,6 +225,10 @@ def hc_dd_fktk(
     """
     frames = refund_payments
     api_ids, anonymous = yida_refund_instances.ids()
+    policy = refund_database.gone_upstream
+    scope = SyncScope(
+        context.partition_keys, api_ids if _scanned_in_this_run(context) else None, policy
+    )
     summary = WindowSummary()
     engine = refund_database.engine()
     try:
@@ -177,7 +236,7 @@ def hc_dd_fktk(
         # A day at a time from the stored files (the next day read while this one is written),
         # all in one transaction.
         days = read_ahead(summary.watch(frames, KEY))
-        outcome = load_refund_batches(engine, FORM_SPEC, days, run_id=context.run_id)
+        outcome = load_refund_batches(engine, FORM_SPEC, days, run_id=context.run_id, scope=scope)
         # Every clean row comes from an API instance: reading the API's ids covers them all.
         stored = stored_rows(engine, FORM_SPEC, sorted(api_ids))
         duplicates = duplicate_keys(engine, FORM_SPEC)
@@ -203,5 +262,6 @@ def hc_dd_fktk(
             _completeness(api_ids, anonymous, rejects, stored),
             *_validity_checks(in_window),
             _rejects_check(rejects),
+            _gone_check(outcome.gone, policy, context.run_id),
         ],
     )

@@ -5,6 +5,7 @@ never its value, and a missing one fails the run at start with the variable's na
 """
 
 import os
+from dataclasses import replace
 from datetime import datetime
 
 import dagster as dg
@@ -24,6 +25,7 @@ from dd_refund_pipeline.dingtalk.yida import (
 from dd_refund_pipeline.forms.spec import FormSpec
 from dd_refund_pipeline.refunds.loader import check_connection, fit_to_table, make_engine
 from dd_refund_pipeline.refunds.source import yida_query
+from dd_refund_pipeline.refunds.sync_state import GONE_POLICY_ENV, check_gone_policy
 from dd_refund_pipeline.settings import DATABASE_URL_ENV, default_database_url
 
 DEFAULT_ROBOT_URL = "https://oapi.dingtalk.com"
@@ -56,11 +58,24 @@ class YidaResource(dg.ConfigurableResource):
     def _base_url(cls, value: str) -> str:
         return _http_url(value, "DINGTALK_BASE_URL")
 
-    def scan(self, spec: FormSpec, start: datetime, end: datetime) -> ScanResult:
-        """Every instance of ``spec``'s query created in ``[start, end]``, once each."""
+    def scan(
+        self,
+        spec: FormSpec,
+        start: datetime,
+        end: datetime,
+        modified_since: datetime | None = None,
+    ) -> ScanResult:
+        """Every instance of ``spec``'s query created in ``[start, end]``, once each.
+
+        With ``modified_since``, only those modified since then: a sweep that is usually empty
+        and then costs one call.
+        """
+        query = yida_query(spec)
+        if modified_since is not None:
+            query = replace(query, modified_from=modified_since)
         return scan_instances(
             YidaCredentials(self.app_key, self.app_secret, self.system_token),
-            yida_query(spec),
+            query,
             start,
             end,
             base_url=self.base_url,
@@ -71,13 +86,25 @@ class YidaResource(dg.ConfigurableResource):
                 timeout_s=self.timeout_s,
                 max_attempts=self.max_attempts,
             ),
+            expect_few=modified_since is not None,
         )
 
 
 class RefundDatabase(dg.ConfigurableResource):
-    """The finance database holding ``hc_dd_fktk`` (a SQLAlchemy URL; SQLite when unset)."""
+    """The finance database holding ``hc_dd_fktk`` (a SQLAlchemy URL; SQLite when unset).
+
+    ``gone_upstream`` says what happens to rows of forms Yida stopped returning: ``flag`` keeps
+    them and a check names them; ``delete`` removes them in the load's transaction.
+    """
 
     url: str | None = None
+    gone_upstream: str = "flag"
+
+    @field_validator("gone_upstream", mode="before")
+    @classmethod
+    def _gone_upstream(cls, value: str) -> str:
+        # At definition time the value is the EnvVar itself; it is checked again once resolved.
+        return value if isinstance(value, dg.EnvVar) else check_gone_policy(str(value).strip())
 
     def engine(self) -> Engine:
         """A new engine (pre-ping on); dispose of it when done."""
@@ -135,7 +162,9 @@ def resources() -> dg.Definitions:
                 app_secret=dg.EnvVar("DINGTALK_APP_SECRET"),
                 system_token=dg.EnvVar(FORM_SPEC.source.system_token_env),
             ),
-            "refund_database": RefundDatabase(url=_env(DATABASE_URL_ENV)),
+            "refund_database": RefundDatabase(
+                url=_env(DATABASE_URL_ENV), gone_upstream=_env(GONE_POLICY_ENV, "flag")
+            ),
             "refund_storage": RefundFileStorage(base_url=_env("DD_REFUND_STORAGE_URL")),
             "dingtalk_robot": DingTalkRobot(
                 base_url=_env("DINGTALK_ROBOT_BASE_URL", DEFAULT_ROBOT_URL),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -22,10 +22,27 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from dd_refund_pipeline.forms.spec import FormSpec, TableColumn
+from dd_refund_pipeline.refunds.sync_state import (
+    GoneReport,
+    SyncScope,
+    newest_copies,
+    reconcile_gone,
+    sync_table,
+    sync_time,
+)
+from dd_refund_pipeline.refunds.transform import LINEAGE_COLUMNS
 from dd_refund_pipeline.sqlfiles import read_sql, split_statements
 
 BATCH_SIZE = 5000
 REJECT_FIELDS = ["record_key", "process_instance_id", "field", "reason", "raw_value", "run_id"]
+SYNC_FIELDS = [
+    "process_instance_id",
+    "partition_date",
+    "source_version",
+    "source_modified_time",
+    "last_seen_run",
+    "gone_since",
+]
 
 
 class DatabaseError(Exception):
@@ -45,6 +62,9 @@ class LoadResult:
     unchanged: int
     rejects_recorded: int
     seconds: float
+    # Copies older than the one the table holds (a rebuild from older files, a late load).
+    stale_skipped: int = 0
+    gone: GoneReport = field(default_factory=GoneReport)
 
     @property
     def rows(self) -> int:
@@ -56,6 +76,10 @@ class LoadResult:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "rejects_recorded": self.rejects_recorded,
+            "stale_skipped": self.stale_skipped,
+            "gone_upstream": self.gone.newly_gone,
+            "came_back_upstream": self.gone.came_back,
+            "removed_gone_upstream": self.gone.removed,
             "load_seconds": round(self.seconds, 3),
         }
 
@@ -231,6 +255,7 @@ def ensure_schema(engine: Engine, spec: FormSpec) -> list[str]:
             tables = [
                 (spec.target.table, spec.target.column_names, spec.target.key),
                 (rejects_table(spec), REJECT_FIELDS, None),
+                (sync_table(spec.target.table), SYNC_FIELDS, None),
             ]
             for table, written, key in tables:
                 if not inspector.has_table(table):
@@ -303,14 +328,20 @@ class _Upsert:
     one round trip per batch, whatever the pieces' sizes.
     """
 
-    def __init__(self, conn: Connection, spec: FormSpec, dialect: str, batch_size: int) -> None:
+    def __init__(
+        self, conn: Connection, spec: FormSpec, dialect: str, batch_size: int, run_id: str
+    ) -> None:
         table = spec.target.table
         self.conn, self.spec, self.dialect, self.batch_size = conn, spec, dialect, batch_size
+        self.run_id, self.seen_at = run_id, sync_time(dialect)
         self.statement = _DriverStatement(conn, read_sql(f"upsert_{table}.{dialect}.sql"))
+        self.sync_statement = _DriverStatement(
+            conn, read_sql(f"upsert_{sync_table(table)}.{dialect}.sql")
+        )
         self.count_existing = sa.text(read_sql(f"count_existing_{table}.sql")).bindparams(
             sa.bindparam("keys", expanding=True)
         )
-        self.inserted = self.updated = self.unchanged = 0
+        self.inserted = self.updated = self.unchanged = self.stale = 0
         # Keys seen so far as 64-bit hashes in arrays: a window's keys as strings would be
         # 200,000 small objects kept alive across the load.
         self._seen = np.empty(0, dtype=np.uint64)  # sorted
@@ -341,15 +372,49 @@ class _Upsert:
         ready = len(frame) - len(frame) % self.batch_size if whole_batches_only else len(frame)
         if ready < len(frame):
             self._pending = [frame.iloc[ready:]]
-        columns = _bindable(frame.iloc[:ready][self.spec.target.column_names], self.dialect)
+        written = [*self.spec.target.column_names, *LINEAGE_COLUMNS]
+        columns = _bindable(frame.iloc[:ready][written], self.dialect)
         for start in range(0, ready, self.batch_size):
             self._batch(columns, start, min(start + self.batch_size, ready))
 
-    def _batch(self, columns: dict[str, list[Any]], start: int, stop: int) -> None:
-        size = stop - start
+    def _newest(self, columns: dict[str, list[Any]], start: int, stop: int) -> dict[str, list[Any]]:
+        """Record the batch in the sync state; the batch's rows that are the newest copies.
+
+        The guarded upsert moves each form's state only forward and locks it until commit, so
+        an older copy (from older files, or a run whose load finishes after a later one) is
+        never written over a newer one.
+        """
         keys = columns[self.spec.target.key][start:stop]
+        versions = columns["source_version"][start:stop]
+        modified = columns["source_modified_time"][start:stop]
+        size = stop - start
+        sync = {
+            "process_instance_id": keys,
+            "partition_date": columns["partition_date"][start:stop],
+            "source_version": versions,
+            "source_modified_time": modified,
+            "run_id": [self.run_id] * size,
+            "seen_at": [self.seen_at] * size,
+        }
+        self.sync_statement.executemany(self.conn, sync, 0, size)
+        table = self.spec.target.table
+        newest = newest_copies(self.conn, table, keys, versions, modified)
+        self.stale += size - sum(newest)
+        if all(newest):
+            return {name: values[start:stop] for name, values in columns.items()}
+        return {
+            name: [v for v, keep in zip(values[start:stop], newest, strict=True) if keep]
+            for name, values in columns.items()
+        }
+
+    def _batch(self, columns: dict[str, list[Any]], start: int, stop: int) -> None:
+        columns = self._newest(columns, start, stop)
+        keys = columns[self.spec.target.key]
+        size = len(keys)
+        if not size:
+            return
         existing = int(self.conn.execute(self.count_existing, {"keys": keys}).scalar_one())
-        affected = self.statement.executemany(self.conn, columns, start, stop)
+        affected = self.statement.executemany(self.conn, columns, 0, size)
         fresh = size - existing
         # MySQL (FOUND_ROWS, as SQLAlchemy connects): 1 per insert, 2 per update, 1 per unchanged
         # row. SQLite: 1 per insert or update, 0 per unchanged row.
@@ -383,11 +448,15 @@ def load_refund_batches(
     batches: Iterable[tuple[pd.DataFrame, pd.DataFrame]],
     run_id: str,
     batch_size: int = BATCH_SIZE,
+    scope: SyncScope | None = None,
 ) -> LoadResult:
     """Upsert cleaned rows and record rejects, batch after batch, in one transaction.
 
     All of it lands, or none: a window of any size is written without holding it in memory
     at once (each ``(clean, rejects)`` batch, typically a day, is read when its turn comes).
+    The sync state moves with the rows: only copies at least as new as the recorded ones are
+    written, and with a ``scope`` whose scan was complete, forms of its days that Yida no
+    longer returns are marked gone (and, with the ``delete`` policy, their rows removed).
     """
     started = time.monotonic()
     dialect = dialect_name(engine)
@@ -396,15 +465,19 @@ def load_refund_batches(
     recorded = 0
     try:
         with engine.begin() as conn:
-            upsert = _Upsert(conn, spec, dialect, batch_size)
+            upsert = _Upsert(conn, spec, dialect, batch_size, run_id)
             for clean, rejects in batches:
                 upsert.add(clean)
                 recorded += _record_rejects(conn, spec, rejects, run_id, dialect, batch_size)
             upsert.flush()
+            gone = GoneReport()
+            if scope is not None:
+                gone = reconcile_gone(conn, spec.target.table, scope, run_id, dialect)
     except OperationalError as exc:
         raise _connect_error(engine, exc) from None
     counts = (upsert.inserted, upsert.updated, upsert.unchanged)
-    return LoadResult(*counts, recorded, time.monotonic() - started)
+    elapsed = time.monotonic() - started
+    return LoadResult(*counts, recorded, elapsed, stale_skipped=upsert.stale, gone=gone)
 
 
 def load_refunds(
@@ -414,9 +487,10 @@ def load_refunds(
     rejects: pd.DataFrame,
     run_id: str,
     batch_size: int = BATCH_SIZE,
+    scope: SyncScope | None = None,
 ) -> LoadResult:
     """Upsert ``clean`` and record ``rejects`` in one transaction: all of it lands, or none."""
-    return load_refund_batches(engine, spec, [(clean, rejects)], run_id, batch_size)
+    return load_refund_batches(engine, spec, [(clean, rejects)], run_id, batch_size, scope)
 
 
 def stored_rows(

@@ -1,4 +1,4 @@
-"""``python -m dd_refund_pipeline.refunds.schema``: create the target and rejects tables.
+"""``python -m dd_refund_pipeline.refunds.schema``: create the target, rejects and sync tables.
 
 Idempotent: existing tables are verified, never altered. The loader also runs this before its
 first write, so the command is for DBAs who prefer to create tables ahead of time.

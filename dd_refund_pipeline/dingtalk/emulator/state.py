@@ -75,6 +75,7 @@ class EmulatorConfig:
     live_max_events: int | None = None
     # Events at a given list call, for tests that need one exact moment:
     # {"at_call": n, "action": "delete" | "withdraw" | "approve", "id": processInstanceId},
+    # {"at_call": n, "action": "edit", "id": processInstanceId, "data": {field: value}},
     # {"at_call": n, "action": "create", "created": ISO time, "matching": true},
     # {"at_call": n, "action": "error", "status": 503}.
     scripted_events: list[dict[str, Any]] = field(default_factory=list)
@@ -139,11 +140,18 @@ class EmulatorStats:
     live_created: int = 0
     live_deleted: int = 0
     live_withdrawn: int = 0
+    live_edited: int = 0
     tokens_expired_by_calls: int = 0
 
     @property
     def live_events(self) -> int:
-        return self.live_completed + self.live_created + self.live_deleted + self.live_withdrawn
+        return (
+            self.live_completed
+            + self.live_created
+            + self.live_deleted
+            + self.live_withdrawn
+            + self.live_edited
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -157,6 +165,7 @@ class EmulatorStats:
             "live_created": self.live_created,
             "live_deleted": self.live_deleted,
             "live_withdrawn": self.live_withdrawn,
+            "live_edited": self.live_edited,
             "tokens_expired_by_calls": self.tokens_expired_by_calls,
         }
 
@@ -237,6 +246,17 @@ class InstanceStore:
             instance.deleted = True
             if instance in self.running:
                 self.running.remove(instance)
+            self.changed()
+            return instance
+
+    def edit(self, instance: EmulatedInstance, data: dict[str, Any]) -> EmulatedInstance:
+        """Form fields changed and saved now (a new version); the index follows."""
+        with self.lock:
+            merged = {**(instance.payload.get("data") or {}), **data}
+            for key in data:
+                if key in instance.index:
+                    instance.index[key] = data[key]
+            self._touch(instance, data=merged)
             self.changed()
             return instance
 
@@ -544,6 +564,7 @@ class EmulatorState:
             "create": "live_created",
             "delete": "live_deleted",
             "withdraw": "live_withdrawn",
+            "edit": "live_edited",
         }[name]
         setattr(self.stats, field_name, getattr(self.stats, field_name) + 1)
 
@@ -560,6 +581,9 @@ class EmulatorState:
                 when = datetime.fromisoformat(created) if created else None
                 store.create_one(when, matching=bool(event.get("matching")))
                 self._count_live("create")
+            elif action == "edit":
+                store.edit(store.find(str(event["id"])), dict(event.get("data") or {}))
+                self._count_live("edit")
             elif action in ("delete", "withdraw", "approve"):
                 change = {"delete": store.delete, "withdraw": store.withdraw}.get(
                     action, store.approve

@@ -1,0 +1,176 @@
+"""The sync state beside the finance table: which copy of each form it holds, and what Yida dropped.
+
+``hc_dd_fktk`` keeps the columns the 轻易云 scheme defined; ``hc_dd_fktk_sync`` holds, per form,
+its creation day, the ``version`` and ``modifiedTimeGMT`` of the copy in the table, when it was
+first and last loaded, and ``gone_since``: when a complete scan of its day stopped returning it.
+Everything here runs inside the load's transaction, so the table and its state never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from dd_refund_pipeline.sqlfiles import read_sql
+
+GONE_POLICIES = ("flag", "delete")
+GONE_POLICY_ENV = "DD_REFUND_GONE_UPSTREAM"
+CHUNK = 5000
+
+
+def sync_table(table: str) -> str:
+    return f"{table}_sync"
+
+
+def check_gone_policy(value: str) -> str:
+    """The policy for forms gone upstream, or a ValueError naming the setting."""
+    if value not in GONE_POLICIES:
+        choices = ", ".join(GONE_POLICIES)
+        raise ValueError(f"{GONE_POLICY_ENV} must be one of {choices}, not {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class SyncScope:
+    """What a load knows of Yida for its days.
+
+    ``returned`` is every ``processInstanceId`` a scan proven complete for ``days`` returned in
+    this run (rejected ones included); ``None`` when the run made no such scan (a rebuild from
+    stored files): then nothing is marked gone, since older files say nothing about today.
+    """
+
+    days: Sequence[str]
+    returned: set[str] | None = None
+    gone_policy: str = "flag"
+
+
+@dataclass
+class GoneReport:
+    """Forms of the load's days that Yida no longer returns."""
+
+    newly_gone: int = 0
+    came_back: int = 0
+    removed: int = 0
+    adopted: int = 0
+    # One row per gone form: id, day, order number and amount when its row is (was) in the table.
+    rows: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+
+def _statement(name: str, *expanding: str) -> sa.TextClause:
+    return sa.text(read_sql(name)).bindparams(*(sa.bindparam(n, expanding=True) for n in expanding))
+
+
+def _chunks(keys: Sequence[str]) -> Iterable[list[str]]:
+    for start in range(0, len(keys), CHUNK):
+        yield list(keys[start : start + CHUNK])
+
+
+def _second(value: Any) -> str | None:
+    """A recorded time as comparable text (MySQL returns datetimes, SQLite text)."""
+    return None if value is None else str(value)[:19]
+
+
+def newest_copies(
+    conn: Connection, table: str, keys: list[Any], versions: list[Any], modified: list[Any]
+) -> list[bool]:
+    """After the guarded upsert of a batch: which incoming copies are now the recorded ones."""
+    dialect = "sqlite" if conn.dialect.name == "sqlite" else "mysql"
+    statement = _statement(f"select_sync_{table}.{dialect}.sql", "keys")
+    recorded = {
+        row[0]: (row[1], _second(row[2])) for row in conn.execute(statement, {"keys": keys})
+    }
+    return [
+        recorded.get(key) == (version, _second(moment))
+        for key, version, moment in zip(keys, versions, modified, strict=True)
+    ]
+
+
+def _bind_time(value: datetime, dialect: str) -> Any:
+    """A naive time as the dialect stores it (SQLite: sortable text)."""
+    return value.isoformat(sep=" ") if dialect == "sqlite" else value
+
+
+def sync_time(dialect: str) -> Any:
+    """Now (UTC, whole seconds) as the sync state stores it."""
+    return _bind_time(datetime.now(tz=timezone.utc).replace(tzinfo=None, microsecond=0), dialect)
+
+
+def reconcile_gone(
+    conn: Connection, table: str, scope: SyncScope, run_id: str, dialect: str
+) -> GoneReport:
+    """Mark forms of the scope's days that Yida stopped returning; apply the policy.
+
+    Only after a scan proven complete for those days; rows of other days are never touched.
+    A table row no sync has recorded (written before this pipeline) whose form date lies in
+    the days and that Yida did not return is recorded as gone once; its creation day is unknown,
+    so it is reported, never deleted on that evidence.
+    """
+    report = GoneReport()
+    if scope.returned is None or not scope.days:
+        return report
+    days, returned, now = list(scope.days), scope.returned, sync_time(dialect)
+    tracked_sql = _statement(f"tracked_days_{table}_sync.sql", "days")
+    tracked = {row[0] for row in conn.execute(tracked_sql, {"days": days})}
+    gone = sorted(tracked - returned)
+    for chunk in _chunks(gone):
+        conn.execute(_statement(f"mark_gone_{table}_sync.sql", "keys"), {"keys": chunk, "now": now})
+    report.newly_gone = len(gone)
+    earlier = _gone_rows(conn, table, days)
+    back = sorted(set(earlier["process_instance_id"]) & returned)
+    for chunk in _chunks(back):
+        conn.execute(_statement(f"mark_returned_{table}_sync.sql", "keys"), {"keys": chunk})
+    report.came_back = len(back)
+    report.adopted = _adopt_untracked(conn, table, days, returned, run_id, now)
+    rows = _gone_rows(conn, table, days)
+    if scope.gone_policy == "delete":
+        doomed = rows[rows["row_key"].notna() & (rows["adopted"] == 0)]
+        for chunk in _chunks(list(doomed["process_instance_id"])):
+            result = conn.execute(_statement(f"delete_rows_{table}.sql", "keys"), {"keys": chunk})
+            report.removed += result.rowcount
+        rows = rows.assign(removed=rows["process_instance_id"].isin(doomed["process_instance_id"]))
+    else:
+        rows = rows.assign(removed=False)
+    report.rows = rows
+    return report
+
+
+def _gone_rows(conn: Connection, table: str, days: list[str]) -> pd.DataFrame:
+    result = conn.execute(_statement(f"gone_rows_{table}.sql", "days"), {"days": days})
+    frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+    frame["partition_date"] = frame["partition_date"].astype(str)
+    frame["adopted"] = frame["adopted"].astype(int)
+    return frame
+
+
+def _adopt_untracked(
+    conn: Connection,
+    table: str,
+    days: list[str],
+    returned: set[str],
+    run_id: str,
+    now: Any,
+) -> int:
+    low = datetime.combine(date.fromisoformat(min(days)), datetime.min.time())
+    high = datetime.combine(date.fromisoformat(max(days)), datetime.min.time()) + timedelta(days=1)
+    dialect = conn.dialect.name
+    bounds = {"low": _bind_time(low, dialect), "high": _bind_time(high, dialect)}
+    found = conn.execute(sa.text(read_sql(f"untracked_rows_{table}.sql")), bounds).fetchall()
+    orphans = [
+        {
+            "process_instance_id": row[0],
+            "partition_date": str(row[1])[:10],
+            "run_id": run_id,
+            "now": now,
+        }
+        for row in found
+        if row[0] not in returned
+    ]
+    if orphans:
+        conn.execute(sa.text(read_sql(f"adopt_{table}_sync.sql")), orphans)
+    return len(orphans)

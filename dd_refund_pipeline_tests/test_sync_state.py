@@ -1,0 +1,220 @@
+"""The table follows Yida over time: no older copy over a newer one, and forms gone upstream.
+
+Runs on the embedded SQLite default and on real MariaDB. The rows come from the transform (as in
+a run) so that each carries its version and modification time.
+"""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from dd_refund_pipeline.forms.spec import load_form_spec
+from dd_refund_pipeline.refunds.loader import load_refund_batches, load_refunds
+from dd_refund_pipeline.refunds.sync_state import SyncScope, check_gone_policy
+from dd_refund_pipeline.refunds.transform import transform_instances
+from dd_refund_pipeline.sqlfiles import read_sql
+from dd_refund_pipeline_tests.test_transform import amount, instance
+
+SPEC = load_form_spec()
+DAY = "2026-11-02"  # createTimeGMT 2026-11-01T16:30Z is 2026-11-02 00:30 in China
+
+
+def forms(*specs: tuple[str, int, str]) -> Any:
+    """Cleaned rows of forms (id, version, amount)."""
+    raw = [
+        instance(processInstanceId=key, version=version, **amount(value))
+        for key, version, value in specs
+    ]
+    return transform_instances(raw, SPEC)
+
+
+def amounts(engine: sa.Engine) -> dict[str, Decimal]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT extend_processInstanceId, sales_count FROM hc_dd_fktk"))
+        return {key: Decimal(str(value)) for key, value in rows}
+
+
+def sync_rows(engine: sa.Engine) -> dict[str, dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT * FROM hc_dd_fktk_sync"))
+        return {row.process_instance_id: dict(row._mapping) for row in rows}
+
+
+def load(engine: sa.Engine, result: Any, run: str, scope: SyncScope | None = None) -> Any:
+    return load_refunds(engine, SPEC, result.clean, result.rejects, run_id=run, scope=scope)
+
+
+# -- version guard -----------------------------------------------------------------------------
+
+
+def test_an_older_copy_never_overwrites_a_newer_one(engine):
+    load(engine, forms(("a", 4, "200"), ("b", 1, "10")), "newer-run")
+    outcome = load(engine, forms(("a", 3, "100"), ("b", 1, "10")), "rebuild-from-older-files")
+    assert outcome.stale_skipped == 1
+    assert (outcome.inserted, outcome.updated, outcome.unchanged) == (0, 0, 1)
+    assert amounts(engine) == {"a": Decimal("200.00"), "b": Decimal("10.00")}
+    state = sync_rows(engine)
+    assert state["a"]["source_version"] == 4 and state["a"]["last_seen_run"] == "newer-run"
+    assert state["b"]["last_seen_run"] == "rebuild-from-older-files"
+
+
+def test_same_version_modified_later_wins_and_earlier_loses(engine):
+    load(engine, forms(("a", 4, "200")), "r1")
+    later = transform_instances(
+        [
+            instance(
+                processInstanceId="a",
+                version=4,
+                modifiedTimeGMT="2026-11-04T02:00Z",
+                **amount("300"),
+            )
+        ],
+        SPEC,
+    )
+    assert load(engine, later, "r2").updated == 1
+    assert load(engine, forms(("a", 4, "200")), "r3").stale_skipped == 1
+    assert amounts(engine) == {"a": Decimal("300.00")}
+
+
+def test_loads_that_finish_in_reverse_order_keep_the_newer_copy(mysql_engine):
+    """Run A scanned first (version 3) but its load commits after run B's (version 4)."""
+    older, newer = forms(("a", 3, "100")), forms(("a", 4, "200"))
+    go = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def held_back() -> Any:
+        go.wait(30)  # A's transaction is open; B loads and commits meanwhile
+        yield older.clean, older.rejects
+
+    def run_a() -> None:
+        outcome["a"] = load_refund_batches(mysql_engine, SPEC, held_back(), run_id="A")
+
+    load(mysql_engine, forms(("a", 2, "50")), "earlier")
+    thread = threading.Thread(target=run_a)
+    thread.start()
+    load(mysql_engine, newer, "B")
+    go.set()
+    thread.join(60)
+    assert outcome["a"].stale_skipped == 1
+    assert amounts(mysql_engine) == {"a": Decimal("200.00")}
+    assert sync_rows(mysql_engine)["a"]["last_seen_run"] == "B"
+
+
+# -- gone upstream -----------------------------------------------------------------------------
+
+
+def scope(returned: set[str], policy: str = "flag", days: tuple[str, ...] = (DAY,)) -> SyncScope:
+    return SyncScope(list(days), returned, policy)
+
+
+def test_flag_keeps_the_row_and_names_it_until_it_comes_back(engine):
+    three = forms(("a", 1, "1"), ("b", 1, "2.5"), ("c", 1, "3"))
+    load(engine, three, "r1", scope({"a", "b", "c"}))
+    both = forms(("a", 1, "1"), ("c", 1, "3"))
+    outcome = load(engine, both, "r2", scope({"a", "c"}))
+    assert outcome.gone.newly_gone == 1 and outcome.gone.removed == 0
+    [gone] = outcome.gone.rows.to_dict("records")
+    assert (gone["process_instance_id"], gone["partition_date"]) == ("b", DAY)
+    assert gone["order_no_new"] == "FKTK20261102007(FKTK)"
+    assert Decimal(str(gone["sales_count"])) == Decimal("2.50")
+    assert set(amounts(engine)) == {"a", "b", "c"}
+    assert sync_rows(engine)["b"]["gone_since"] is not None
+    # Seen again: no longer gone.
+    back = load(engine, three, "r3", scope({"a", "b", "c"}))
+    assert back.gone.rows.empty and sync_rows(engine)["b"]["gone_since"] is None
+
+
+def test_delete_removes_the_row_and_keeps_its_state_and_it_can_come_back(engine):
+    three = forms(("a", 1, "1"), ("b", 1, "2"), ("c", 1, "3"))
+    load(engine, three, "r1", scope({"a", "b", "c"}, "delete"))
+    outcome = load(engine, forms(("a", 1, "1"), ("c", 1, "3")), "r2", scope({"a", "c"}, "delete"))
+    assert outcome.gone.removed == 1 and list(outcome.gone.rows["removed"]) == [True]
+    assert set(amounts(engine)) == {"a", "c"}
+    assert sync_rows(engine)["b"]["gone_since"] is not None
+    load(engine, three, "r3", scope({"a", "b", "c"}, "delete"))
+    assert set(amounts(engine)) == {"a", "b", "c"}
+    assert sync_rows(engine)["b"]["gone_since"] is None
+
+
+def test_a_returned_form_that_is_rejected_now_is_not_gone(engine):
+    load(engine, forms(("a", 1, "1"), ("b", 1, "2")), "r1", scope({"a", "b"}, "delete"))
+    damaged = transform_instances(
+        [
+            instance(processInstanceId="a", **amount("1")),
+            instance(
+                processInstanceId="b",
+                version=9,
+                data_numberField_lgkiepjv="x",
+                data_numberField_lgkiepjv_value="x",
+            ),
+        ],
+        SPEC,
+    )
+    assert len(damaged.rejects) == 1
+    outcome = load(engine, damaged, "r2", scope({"a", "b"}, "delete"))
+    assert outcome.gone.newly_gone == 0 and set(amounts(engine)) == {"a", "b"}
+
+
+def test_nothing_is_marked_gone_without_a_complete_scan_or_outside_the_days(engine):
+    load(engine, forms(("a", 1, "1"), ("b", 1, "2")), "r1", scope({"a", "b"}))
+    rebuild = load(engine, forms(("a", 1, "1")), "r2", SyncScope([DAY], None, "delete"))
+    other_days = load(engine, forms(("a", 1, "1")), "r3", scope({"a"}, "delete", ("2026-11-03",)))
+    assert rebuild.gone.newly_gone == other_days.gone.newly_gone == 0
+    assert set(amounts(engine)) == {"a", "b"}
+    assert all(row["gone_since"] is None for row in sync_rows(engine).values())
+
+
+def test_rows_written_before_any_sync_are_reported_once_never_deleted(engine):
+    """Adoption: a table filled by the 轻易云 scheme, no sync state yet."""
+    legacy = forms(("a", 1, "1"), ("b", 1, "2"), ("c", 1, "3"))
+    with engine.begin() as conn:
+        for statement in _ddl(engine):
+            conn.execute(sa.text(statement))
+        columns = SPEC.target.column_names
+        rows = legacy.clean[columns].astype(object).to_dict("records")
+        for row in rows:
+            row["datetime_new"] = row["datetime_new"].to_pydatetime()
+            row["sales_count"] = str(row["sales_count"])
+        names = ", ".join(columns)
+        conn.execute(
+            sa.text(
+                f"INSERT INTO hc_dd_fktk ({names}) VALUES ({', '.join(f':{c}' for c in columns)})"
+            ),
+            rows,
+        )
+    day = str(legacy.clean["datetime_new"].iloc[0].date())
+    first = load(engine, forms(("a", 1, "1")), "adopting", scope({"a", "b"}, "delete", (day,)))
+    assert first.gone.adopted == 1  # c: in the table, not returned; b: returned (rejected or not)
+    assert list(first.gone.rows["process_instance_id"]) == ["c"]
+    assert set(amounts(engine)) == {"a", "b", "c"}  # never deleted on that evidence
+    again = load(engine, forms(("a", 1, "1")), "next", scope({"a", "b"}, "delete", (day,)))
+    assert again.gone.adopted == 0
+
+
+def _ddl(engine: sa.Engine) -> list[str]:
+    from dd_refund_pipeline.sqlfiles import split_statements
+
+    name = "hc_dd_fktk.sql" if engine.dialect.name != "sqlite" else "sqlite/hc_dd_fktk.sql"
+    return split_statements(read_sql(name))
+
+
+def test_a_bad_policy_is_named():
+    with pytest.raises(ValueError, match="DD_REFUND_GONE_UPSTREAM must be one of flag, delete"):
+        check_gone_policy("remove")
+    assert check_gone_policy("delete") == "delete"
+
+
+def test_the_sync_state_records_day_version_and_times(engine):
+    load(engine, forms(("a", 3, "1")), "r1", scope({"a"}))
+    state = sync_rows(engine)["a"]
+    assert str(state["partition_date"])[:10] == DAY
+    assert state["source_version"] == 3
+    assert str(state["source_modified_time"])[:16] == "2026-11-03 02:00"
+    assert state["first_seen_run"] == "r1" and state["first_seen_at"] is not None
+    assert pd.isna(state["gone_since"]) or state["gone_since"] is None
