@@ -219,8 +219,10 @@ def test_a_rebuild_from_older_files_keeps_newer_values_and_marks_nothing_gone(wo
     for name, payload in older.items():
         (raw / name).write_bytes(payload)
     server.state.store.delete(deleted)
-    job = world["defs"].resolve_job_def("dd_refund_sync_job").get_subset(
-        asset_selection={dg.AssetKey("refund_payments"), dg.AssetKey("hc_dd_fktk")}
+    job = (
+        world["defs"]
+        .resolve_job_def("dd_refund_sync_job")
+        .get_subset(asset_selection={dg.AssetKey("refund_payments"), dg.AssetKey("hc_dd_fktk")})
     )
     calls = list_calls(world)
     rebuild = job.execute_in_process(tags=days, instance=world["instance"])
