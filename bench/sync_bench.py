@@ -7,15 +7,19 @@ its own (so peak RSS is its own) against a fresh database:
 - ``ours``: the functions the assets call: ``scan_instances`` (concurrent pages under the rate
   limit, payloads spooled) → ``split_by_day`` → ``transform_batches`` (whole days at a time)
   streamed into ``load_refund_batches`` (one transaction);
+- ``dagster``: the path users take: ``dagster asset materialize -m dd_refund_pipeline.definitions
+  --select '*' --partition-range A...B`` for the same 25 days, as its own process tree, with a
+  warm ``DAGSTER_HOME`` (a deployment has run before: one warm-up run per size, not timed);
 - ``seed``: the 轻易云 shape: one page after another, then one INSERT per row with autocommit
   (one request per record). Plain, it cannot read past record 5,000 (Yida's deep-paging cap);
   it is given the same window splitting so that its time can still be compared.
 
 Prints, per variant and N: wall seconds, API calls against the minimum (ceil(N/100) list calls
 + 1 token call), wall over the API floor (list calls / 20 per second), rows/s of the load, peak
-RSS; then the ratios. Medians of --repeat runs.
+RSS (of the whole process tree); then the ratios, the Dagster overhead (its wall − the core's)
+and where a Dagster run's time goes (from its event log). Medians of --repeat runs.
 
-    python bench/sync_bench.py [--sizes 5000 50000] [--large] [--repeat 3]
+    python bench/sync_bench.py [--sizes 2000 5000 50000] [--large] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -23,10 +27,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -210,18 +218,175 @@ def run_seed(base: str, db: str) -> dict[str, float]:
     }
 
 
+def _proc(pid: int | str, name: str) -> str:
+    """A /proc file of a process, or "" once it has gone."""
+    try:
+        with open(f"/proc/{pid}/{name}") as handle:
+            return handle.read()
+    except OSError:
+        return ""
+
+
+def _tree_rss_kb(root: int) -> int:
+    """Resident memory of ``root`` and all its descendants now (Linux /proc), in KiB."""
+    parents: dict[int, int] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        fields = _proc(entry, "stat").rsplit(")", 1)[-1].split()
+        if len(fields) > 1:
+            parents[int(entry)] = int(fields[1])
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in tree]
+        tree.update(children)
+        frontier += children
+    rss = (
+        line.split()[1]
+        for pid in tree
+        for line in _proc(pid, "status").splitlines()
+        if line.startswith("VmRSS")
+    )
+    return sum(int(kb) for kb in rss)
+
+
+def dagster_env(base: str, db: str, home: Path, storage: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DINGTALK_BASE_URL": base,
+        "DINGTALK_APP_KEY": DEMO_APP_KEY,
+        "DINGTALK_APP_SECRET": DEMO_APP_SECRET,
+        "YIDA_SYSTEM_TOKEN": DEMO_SYSTEM_TOKEN,
+        "DD_REFUND_DATABASE_URL": db,
+        "DD_REFUND_STORAGE_URL": str(storage),
+        "DAGSTER_HOME": str(home),
+    }
+
+
+def materialize(days: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """``dagster asset materialize`` over ``days``: wall seconds and peak RSS (MB) of its tree."""
+    command = [
+        str(Path(sys.executable).parent / "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "dd_refund_pipeline.definitions",
+        "--select",
+        "*",
+        "--partition-range",
+        f"{days[0]}...{days[-1]}",
+    ]
+    peak, done = [0], threading.Event()
+    began = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+
+    def watch() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _tree_rss_kb(process.pid))
+            done.wait(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    _, errors = process.communicate()
+    wall = time.perf_counter() - began
+    done.set()
+    watcher.join()
+    if process.returncode:
+        raise RuntimeError(f"dagster asset materialize failed:\n{errors[-3000:]}")
+    return wall, peak[0] / 1024
+
+
+def run_profile(home: Path) -> dict[str, float]:
+    """Where the last run's time went, from its event log: seconds per phase."""
+    env_home = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        import dagster as dg
+
+        with dg.DagsterInstance.get() as instance:
+            [record] = instance.get_run_records(limit=1)
+            events = instance.all_logs(record.dagster_run.run_id)
+    finally:
+        if env_home is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = env_home
+    stamps: dict[str, float] = {}
+    served = 0
+    for event in events:
+        data = event.dagster_event.event_specific_data if event.dagster_event else None
+        materialization = getattr(data, "materialization", None)
+        if materialization is not None and event.step_key == "yida_refund_instances":
+            served = int(materialization.metadata["instances"].value)
+        kind = event.dagster_event.event_type_value if event.dagster_event else "LOG"
+        key = f"{kind}:{event.step_key or ''}"
+        stamps.setdefault(key, event.timestamp)
+        stamps[f"last:{key}"] = event.timestamp
+    profile = {"events": float(len(events)), "served": float(served)}
+    kinds = dg.DagsterEventType
+    started = stamps.get(f"{kinds.RUN_START.value}:", 0.0)
+    profile["run_s"] = stamps.get(f"{kinds.RUN_SUCCESS.value}:", started) - started
+    for step in ("yida_refund_instances", "refund_payments", "hc_dd_fktk"):
+        begin = stamps.get(f"{kinds.STEP_START.value}:{step}", 0.0)
+        end = stamps.get(f"last:{kinds.STEP_SUCCESS.value}:{step}", begin)
+        profile[f"{step}_s"] = end - begin
+    return profile
+
+
+def run_dagster(base: str, db: str) -> dict[str, float]:
+    start, _ = window()
+    days = day_keys(start)
+    home = Path(os.environ["SYNC_BENCH_DAGSTER_HOME"])
+    with tempfile.TemporaryDirectory() as storage:
+        env = dagster_env(base, db, home, Path(storage))
+        wall, peak = materialize(days, env)
+    profile = run_profile(home)
+    engine = make_engine(db)
+    with engine.connect() as conn:
+        rows = int(conn.execute(sa.text("SELECT COUNT(*) FROM hc_dd_fktk")).scalar_one())
+    engine.dispose()
+    return {
+        "instances": profile.pop("served"),
+        "rows": rows,
+        "scan_s": profile["yida_refund_instances_s"],
+        "transform_s": profile["refund_payments_s"],
+        "wall_s": wall,
+        "tree_rss_mb": peak,
+        **profile,
+    }
+
+
+def warm_home(base: str) -> Path:
+    """A Dagster home that has run once (instance storages created), as in a deployment."""
+    home = Path(tempfile.mkdtemp(prefix="sync_bench_home_"))
+    db = fresh_database()
+    try:
+        start, _ = window()
+        last = day_keys(start)[-1]
+        with tempfile.TemporaryDirectory() as storage:
+            materialize([last], dagster_env(base, db, home, Path(storage)))
+    finally:
+        drop_database(db)
+    return home
+
+
+VARIANTS = {"ours": run_ours, "seed": run_seed, "dagster": run_dagster}
+
+
 def child(variant: str, base: str) -> None:
     db = fresh_database()
     try:
         before = emulator_stats(base)
-        figures = (run_ours if variant == "ours" else run_seed)(base, db)
+        figures = VARIANTS[variant](base, db)
         after = emulator_stats(base)
     finally:
         drop_database(db)
     for name, endpoint in (("list_calls", "instances"), ("token_calls", "accessToken")):
         figures[name] = after["calls"].get(endpoint, 0) - before["calls"].get(endpoint, 0)
     figures["throttled"] = after["throttled"] - before["throttled"]
-    figures["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures["peak_rss_mb"] = figures.pop("tree_rss_mb", own)
     print(json.dumps(figures))
 
 
@@ -268,14 +433,16 @@ def _answers() -> bool:
     return True
 
 
-def measure(variant: str) -> dict[str, float]:
+def measure(variant: str, home: Path) -> dict[str, float]:
     completed = subprocess.run(
         [sys.executable, __file__, "--child", variant, "--base", f"http://127.0.0.1:{PORT}"],
         cwd=ROOT,
+        env={**os.environ, "SYNC_BENCH_DAGSTER_HOME": str(home)},
         capture_output=True,
         text=True,
-        check=True,
     )
+    if completed.returncode:
+        raise RuntimeError(f"{variant} failed:\n{completed.stderr[-3000:]}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
@@ -322,34 +489,57 @@ def report(size: int, results: dict[str, dict[str, float]], spread: float) -> No
             f"{(seed['wall_s'] - seed['scan_s']) / (ours['wall_s'] - ours['scan_s']):.1f}×); no "
             f"sync can beat the floor, so at most {seed['wall_s'] / floor:.2f}× here"
         )
+    if "dagster" in results:
+        run = results["dagster"]
+        steps = run["yida_refund_instances_s"] + run["refund_payments_s"] + run["hc_dd_fktk_s"]
+        print(
+            f"dagster run: {run['wall_s']:.1f} s = Dagster overhead "
+            f"{run['wall_s'] - ours['wall_s']:.1f} s over the core; the run itself "
+            f"{run['run_s']:.1f} s (steps: scan {run['yida_refund_instances_s']:.1f} + clean "
+            f"{run['refund_payments_s']:.1f} + load {run['hc_dd_fktk_s']:.1f} = {steps:.1f} s; "
+            f"{run['events']:.0f} events), {run['wall_s'] - run['run_s']:.1f} s before and after "
+            f"it (process start, loading the code location)"
+        )
+        if "seed" in results:
+            print(
+                f"dagster run vs the seed's shape: "
+                f"{run['wall_s'] / results['seed']['wall_s']:.2f}× its time "
+                f"({results['seed']['wall_s'] / run['wall_s']:.2f}× faster)"
+            )
     if spread > 1.15:
         print(f"(noisy machine: repetitions differed by up to {spread:.2f}×)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="*", default=[5_000, 50_000])
-    parser.add_argument("--large", action="store_true", help="also N = 200,000 (ours only)")
+    parser.add_argument("--sizes", type=int, nargs="*", default=[2_000, 5_000, 50_000])
+    parser.add_argument(
+        "--large", action="store_true", help="also N = 200,000 (ours and the Dagster run)"
+    )
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--child", choices=("ours", "seed"))
+    parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--child", choices=list(VARIANTS))
     parser.add_argument("--base")
     args = parser.parse_args()
     if args.child:
         child(args.child, args.base)
         return
-    sizes = [(size, ("ours", "seed")) for size in args.sizes]
+    sizes = [(size, tuple(args.variants)) for size in args.sizes]
     if args.large:
-        sizes.append((200_000, ("ours",)))
+        sizes.append((200_000, tuple(v for v in args.variants if v != "seed")))
     for size, variants in sizes:
         emulator = start_emulator(forms_for(size))
+        home = warm_home(f"http://127.0.0.1:{PORT}") if "dagster" in variants else Path()
         try:
             runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
             for _ in range(args.repeat):
                 for variant in variants:
-                    runs[variant].append(measure(variant))
+                    runs[variant].append(measure(variant, home))
         finally:
             emulator.kill()
             emulator.wait()
+            if "dagster" in variants:
+                shutil.rmtree(home, ignore_errors=True)
         spread = max(
             max(r["wall_s"] for r in v) / min(r["wall_s"] for r in v) for v in runs.values()
         )

@@ -8,6 +8,7 @@ file), so it reads back as "materialized, zero rows". The base location is any f
 
 from __future__ import annotations
 
+import hashlib
 import io
 import uuid
 from collections.abc import Iterable
@@ -90,23 +91,46 @@ class PartitionFileStore:
 
     # -- raw instances -------------------------------------------------------------------
 
-    def write_instances(self, asset: str, key: str, lines: Iterable[bytes]) -> None:
-        """One day's instances, each a compact JSON line (see ``payload_json.dumps``)."""
+    def write_instances(self, asset: str, key: str, lines: Iterable[bytes]) -> str:
+        """One day's instances, each a compact JSON line (see ``payload_json.dumps``).
+
+        Returns the file's SHA-1, which its key file carries (see ``write_keys``).
+        """
         payload = b"".join(line + b"\n" for line in lines)
         self._write_bytes(self.path(asset, key, ".jsonl"), payload)
+        return hashlib.sha1(payload).hexdigest()
 
-    def _instance_lines(self, asset: str, key: str) -> list[bytes]:
-        payload = self.existing(asset, key, ".jsonl").read_bytes()
+    def _instance_payload(self, asset: str, key: str) -> bytes:
+        return self.existing(asset, key, ".jsonl").read_bytes()
+
+    @staticmethod
+    def _lines(payload: bytes) -> list[bytes]:
         # Split on newlines only: str.splitlines() also splits on U+2028, U+0085 and the like,
         # which compact JSON keeps unescaped inside strings (a form field may hold them).
         return [line for line in payload.split(b"\n") if line.strip()]
 
     def read_instances(self, asset: str, key: str) -> list[dict[str, Any]]:
-        return [payload_json.loads(line) for line in self._instance_lines(asset, key)]
+        return [
+            payload_json.loads(line) for line in self._lines(self._instance_payload(asset, key))
+        ]
 
-    def count_instances(self, asset: str, key: str) -> int:
-        """How many instances a day's file holds, without decoding them."""
-        return len(self._instance_lines(asset, key))
+    def inspect_instances(self, asset: str, key: str) -> tuple[int, str]:
+        """How many instances a day's file holds (nothing decoded), and the file's SHA-1."""
+        payload = self._instance_payload(asset, key)
+        return len(self._lines(payload)), hashlib.sha1(payload).hexdigest()
+
+    def write_keys(self, asset: str, key: str, keys: Iterable[str], digest: str) -> None:
+        """A day's record keys, one per line, under the SHA-1 of the day file they describe."""
+        text = f"{digest}\n" + "".join(f"{k}\n" for k in keys)
+        self._write_bytes(self.path(asset, key, ".keys"), text.encode())
+
+    def read_keys(self, asset: str, key: str, digest: str) -> list[str] | None:
+        """A day's record keys, or None when there is no key file for this very day file."""
+        path = self.path(asset, key, ".keys")
+        if not path.exists():
+            return None
+        header, _, keys = path.read_bytes().decode().partition("\n")
+        return keys.split("\n")[:-1] if header == digest else None
 
     # -- frames --------------------------------------------------------------------------
 

@@ -8,6 +8,9 @@ load, alerts that say what broke, and the schedule's window at China midnight.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +36,7 @@ from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.refunds.loader import make_engine
 from dd_refund_pipeline_tests.conftest import AS_OF, _fresh, quiet_scan_calls
 from dd_refund_pipeline_tests.ground_truth import (
+    ROOT,
     expected_rows,
     matching,
     pipeline_env,
@@ -256,3 +260,39 @@ def test_a_missing_setting_fails_the_run_at_start_naming_it(pipeline, monkeypatc
         materialize(pipeline, "2026-11-01", "2026-11-01")
     assert list_calls(pipeline) == calls_before
     assert not sa.inspect(pipeline["engine"]).has_table("hc_dd_fktk")  # nothing was written
+
+
+def test_a_materialization_from_the_command_line_runs_in_one_process(pipeline, tmp_path):
+    """Users run Dagster, not the core: the CLI's run executes its steps in its own process
+    (a process per step would import Dagster, pandas and pyarrow again for each)."""
+    home = Path(os.environ["DAGSTER_HOME"])
+    home.mkdir(parents=True, exist_ok=True)
+    completed = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dagster"),
+            "asset",
+            "materialize",
+            "-m",
+            "dd_refund_pipeline.definitions",
+            "--select",
+            "*",
+            "--partition-range",
+            "2026-11-01...2026-11-03",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        [record] = instance.get_run_records(limit=1)
+        events = instance.all_logs(record.dagster_run.run_id)
+    assert record.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+    pids = {e.dagster_event.pid for e in events if e.dagster_event and e.step_key} - {None}
+    steps = {e.step_key for e in events if e.step_key}
+    assert {"yida_refund_instances", "refund_payments", "hc_dd_fktk"} <= steps
+    assert len(pids) == 1
+    assert table(pipeline["engine"]) == expected_rows(
+        pipeline["emulator"], "2026-11-01", "2026-11-03"
+    )

@@ -41,3 +41,18 @@ def test_amounts_keep_their_exact_json_text_through_the_day_file(tmp_path):
     assert line == document
     [item] = store.read_instances("raw", "2026-11-02")
     assert item["data"]["numberField_lgkiepjv"] == Decimal("1234567890123456.78")
+
+
+def test_a_key_file_is_used_only_with_the_day_file_it_was_written_for(tmp_path):
+    """The load reads a day's ids from its key file (nothing decoded); a key file left from an
+    earlier day file (a crash between the two writes) is never taken for the new one."""
+    store = PartitionFileStore(str(tmp_path))
+    lines = [payload_json.dumps({"processInstanceId": f"id-{n}"}) for n in range(3)]
+    digest = store.write_instances("raw", "2026-11-02", lines)
+    store.write_keys("raw", "2026-11-02", ["id-0", "id-1", "id-2"], digest)
+    assert store.inspect_instances("raw", "2026-11-02") == (3, digest)
+    assert store.read_keys("raw", "2026-11-02", digest) == ["id-0", "id-1", "id-2"]
+    newer = store.write_instances("raw", "2026-11-02", lines[:2])
+    assert store.inspect_instances("raw", "2026-11-02") == (2, newer)
+    assert store.read_keys("raw", "2026-11-02", newer) is None
+    assert store.read_keys("raw", "2026-11-03", newer) is None

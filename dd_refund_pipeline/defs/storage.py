@@ -38,7 +38,8 @@ class RefundFileStorage(dg.ConfigurableIOManager):
             raise ValueError(f"{asset}: data for days outside the run: {', '.join(outside[:5])}")
         if isinstance(obj, RawInstances):
             for key in keys:
-                store.write_instances(asset, key, obj.lines(key))
+                digest = store.write_instances(asset, key, obj.lines(key))
+                store.write_keys(asset, key, obj.keys(key), digest)
         else:
             schema = clean_schema(obj.spec or FORM_SPEC)
             for key in keys:
@@ -54,8 +55,21 @@ class RefundFileStorage(dg.ConfigurableIOManager):
         if context.dagster_type.typing_type is RawInstances:
             # Counted now (a day never materialized fails here, before any work), decoded when
             # asked for: the window is never all in memory at once.
-            counts = {key: store.count_instances(asset, key) for key in keys}
-            return RawInstances(keys, lambda key: store.read_instances(asset, key), counts)
+            seen = {key: store.inspect_instances(asset, key) for key in keys}
+
+            def read_keys(key: str) -> list[str]:
+                # A day stored without a key file, or whose key file is not for this very day
+                # file (a crash between the two writes), is decoded instead.
+                found = store.read_keys(asset, key, seen[key][1])
+                return found if found is not None else raw.keys_decoded(key)
+
+            raw = RawInstances(
+                keys,
+                lambda key: store.read_instances(asset, key),
+                {key: count for key, (count, _) in seen.items()},
+                read_keys=read_keys,
+            )
+            return raw
         for key in keys:
             for suffix in (CLEAN_SUFFIX, REJECTS_SUFFIX):
                 store.existing(asset, key, suffix)

@@ -267,6 +267,8 @@ class InstanceSet:
         # back without decoding it a second time. Dropped once the spool passes its size.
         self._in_memory_bytes = spool_in_memory_bytes
         self._objects: dict[int, Any] | None = {}
+        # Row → key, built when first asked (after the scan, when the set no longer changes).
+        self._keys_by_row: dict[int, str] | None = None
 
     def _append(self, item: Any, version: int, modified: float) -> int:
         line = payload_json.dumps(item)
@@ -353,6 +355,13 @@ class InstanceSet:
         for start in range(0, len(rows), 1000):
             yield from self.read(rows[start : start + 1000].tolist())
 
+    def keys_of(self, rows: Iterable[int]) -> list[str]:
+        """The keys (ids, or ``sha1:…`` digests) of ``rows``, from the index: nothing decoded."""
+        if self._keys_by_row is None:
+            self._keys_by_row = {row: key for key, row in self.by_id.items()}
+            self._keys_by_row.update((row, key) for key, row in self.anonymous.items())
+        return [self._keys_by_row[row] for row in rows]
+
     def close(self) -> None:
         self._spool.close()
 
@@ -428,6 +437,15 @@ class _Call:
 
     def seconds_since_first_send(self) -> float:
         return 0.0 if self.first_sent is None else time.monotonic() - self.first_sent
+
+
+@dataclass
+class _Read:
+    """What one read of a part proves: each page's totalCount, the keys, the last page."""
+
+    totals: list[int]
+    keys: set[str]
+    last_items: list[Any]
 
 
 class YidaClient:
@@ -718,25 +736,33 @@ class YidaClient:
         return parts
 
     async def _read_pages(
-        self, query: YidaQuery, start: datetime, end: datetime, first: Page
-    ) -> list[Page]:
-        """All pages of a query; the last one is asked for only once every other has come.
+        self, query: YidaQuery, start: datetime, end: datetime, first: Page, found: InstanceSet
+    ) -> _Read:
+        """All pages of a query into ``found``; the last one asked for once every other came.
 
-        New and edited forms sort last (ascending modification time), so a last page read
-        after the others shows any form that arrived while they were read.
+        Each page's forms go to the spool as the page arrives: a window's pages are never held
+        at once (the parts of a long window finish together, at its end). New and edited forms
+        sort last (ascending modification time), so a last page read after the others shows
+        any form that arrived while they were read.
         """
+        read = _Read([first.total_count], found.add(first.items), first.items)
+
+        async def fetch(number: int) -> Page:
+            page = await self.get_instances_page(query, start, end, number)
+            read.totals.append(page.total_count)
+            read.keys.update(found.add(page.items))
+            return page
+
         last = math.ceil(first.total_count / self.settings.page_size)
-        middle = await asyncio.gather(
-            *(self.get_instances_page(query, start, end, n) for n in range(2, last))
-        )
-        tail = [await self.get_instances_page(query, start, end, last)] if last > 1 else []
-        return [first, *middle, *tail]
+        await asyncio.gather(*(fetch(number) for number in range(2, last)))
+        if last > 1:
+            read.last_items = (await fetch(last)).items
+        return read
 
     def _stable(
         self,
         query: YidaQuery,
-        pages: list[Page],
-        keys: set[str],
+        read: _Read,
         began: datetime,
         seen: set[tuple[str, int]],
     ) -> bool:
@@ -748,12 +774,12 @@ class YidaClient:
         alone, but the arrival is a form modified since the read began on the last page.
         ``seen`` holds (id, version) of recent forms that an earlier read already knew.
         """
-        if len(pages) == 1:
+        if len(read.totals) == 1:
             return True  # one answer is one consistent view of the index
-        total = pages[0].total_count
-        if any(page.total_count != total for page in pages) or len(keys) != total:
+        total = read.totals[0]
+        if any(count != total for count in read.totals) or len(read.keys) != total:
             return False
-        return not _recent(pages[-1].items, self._news_since(query, began)) - seen
+        return not _recent(read.last_items, self._news_since(query, began)) - seen
 
     def _news_since(self, query: YidaQuery, began: datetime) -> datetime:
         """Forms modified from this minute on may have arrived while a read of ``query`` ran.
@@ -788,11 +814,9 @@ class YidaClient:
             parts = math.ceil(first.total_count / (self.settings.deep_paging_cap * 0.8))
             return await self._read_split(query, start, end, max(2, parts), found, seen, depth)
         self.stats.parts += 1
-        pages = await self._read_pages(query, start, end, first)
-        keys: set[str] = set()
-        for page in pages:
-            keys |= found.add(page.items)
-        if self._stable(query, pages, keys, began, seen):
+        read = await self._read_pages(query, start, end, first, found)
+        keys = read.keys
+        if self._stable(query, read, began, seen):
             return keys
         if depth >= self.settings.max_drift_rereads:
             raise RetryableApiError(
@@ -803,7 +827,7 @@ class YidaClient:
                 None,
             )
         self.stats.drift_repairs += 1
-        known = seen | _recent(pages[-1].items, self._news_since(query, began))
+        known = seen | _recent(read.last_items, self._news_since(query, began))
         marker = _REPAIRING.set(True)
         try:
             again = await self._read_split(query, start, end, 4, found, known, depth + 1)

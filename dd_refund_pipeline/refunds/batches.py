@@ -38,10 +38,12 @@ class RawInstances:
         read_day: Callable[[str], list[dict[str, Any]]],
         counts: Mapping[str, int] | None = None,
         read_lines: Callable[[str], list[bytes]] | None = None,
+        read_keys: Callable[[str], list[str]] | None = None,
     ) -> None:
         self.days = sorted(days)
         self._read_day = read_day
         self._read_lines = read_lines
+        self._read_keys = read_keys
         self._counts = dict(counts) if counts is not None else None
 
     @classmethod
@@ -86,16 +88,29 @@ class RawInstances:
             if items:
                 yield items, days
 
+    def keys(self, key: str) -> list[str]:
+        """The day's record keys: ids, or ``sha1:…`` for records without one.
+
+        From the scan's index or the day's key file when there is one (nothing decoded): the
+        checks compare the table with these, so they must not come from the transform.
+        """
+        if self._read_keys is not None and key in self.days:
+            return self._read_keys(key)
+        return self.keys_decoded(key)
+
+    def keys_decoded(self, key: str) -> list[str]:
+        """The day's record keys, from its decoded payloads."""
+        return [payload_json.record_key(item) for item in self.day(key)]
+
     def ids(self) -> tuple[set[str], int]:
         """The distinct ``processInstanceId`` values, and how many records had none."""
         ids, anonymous = set(), 0
         for day in self.days:
-            for item in self.day(day):
-                key = item.get("processInstanceId") if isinstance(item, dict) else None
-                if key:
-                    ids.add(str(key))
-                else:
+            for key in self.keys(day):
+                if key.startswith("sha1:"):
                     anonymous += 1
+                else:
+                    ids.add(key)
         return ids, anonymous
 
 
@@ -255,5 +270,6 @@ def split_by_day(
         lambda day: found.read(by_day[day].tolist()),
         _sizes(by_day),
         lambda day: found.read_lines(by_day[day].tolist()),
+        lambda day: found.keys_of(by_day[day].tolist()),
     )
     return raw, outside

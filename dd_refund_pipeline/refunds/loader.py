@@ -25,8 +25,9 @@ from dd_refund_pipeline.forms.spec import FormSpec, TableColumn
 from dd_refund_pipeline.refunds.sync_state import (
     GoneReport,
     SyncScope,
-    newest_copies,
+    older_copies,
     reconcile_gone,
+    select_keys,
     sync_table,
     sync_time,
 )
@@ -338,9 +339,7 @@ class _Upsert:
         self.sync_statement = _DriverStatement(
             conn, read_sql(f"upsert_{sync_table(table)}.{dialect}.sql")
         )
-        self.count_existing = sa.text(read_sql(f"count_existing_{table}.sql")).bindparams(
-            sa.bindparam("keys", expanding=True)
-        )
+        self.count_existing = f"count_existing_{table}.sql"
         self.inserted = self.updated = self.unchanged = self.stale = 0
         # Keys seen so far as 64-bit hashes in arrays: a window's keys as strings would be
         # 200,000 small objects kept alive across the load.
@@ -398,10 +397,11 @@ class _Upsert:
         }
         self.sync_statement.executemany(self.conn, sync, 0, size)
         table = self.spec.target.table
-        newest = newest_copies(self.conn, table, keys, versions, modified)
-        self.stale += size - sum(newest)
-        if all(newest):
+        older = older_copies(self.conn, table, keys, self.run_id, self.seen_at)
+        self.stale += len(older)
+        if not older:
             return {name: values[start:stop] for name, values in columns.items()}
+        newest = [key not in older for key in keys]
         return {
             name: [v for v, keep in zip(values[start:stop], newest, strict=True) if keep]
             for name, values in columns.items()
@@ -413,7 +413,7 @@ class _Upsert:
         size = len(keys)
         if not size:
             return
-        existing = int(self.conn.execute(self.count_existing, {"keys": keys}).scalar_one())
+        [(existing,)] = select_keys(self.conn, self.count_existing, keys)
         affected = self.statement.executemany(self.conn, columns, 0, size)
         fresh = size - existing
         # MySQL (FOUND_ROWS, as SQLAlchemy connects): 1 per insert, 2 per update, 1 per unchanged
@@ -497,16 +497,13 @@ def stored_rows(
     engine: Engine, spec: FormSpec, keys: list[str], batch_size: int = BATCH_SIZE
 ) -> pd.DataFrame:
     """The stored rows of ``keys`` (key, order number, time, amount), read in batches."""
-    table = spec.target.table
-    statement = sa.text(read_sql(f"select_rows_{table}.sql")).bindparams(
-        sa.bindparam("keys", expanding=True)
-    )
+    name = f"select_rows_{spec.target.table}.sql"
+    columns = ["extend_processInstanceId", "order_no_new", "datetime_new", "sales_count"]
     frames = []
     with engine.connect() as conn:
         for start in range(0, len(keys), batch_size):
-            result = conn.execute(statement, {"keys": keys[start : start + batch_size]})
-            frames.append(pd.DataFrame(result.fetchall(), columns=list(result.keys())))
-    columns = ["extend_processInstanceId", "order_no_new", "datetime_new", "sales_count"]
+            rows = select_keys(conn, name, keys[start : start + batch_size])
+            frames.append(pd.DataFrame(rows, columns=columns))
     stored = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     stored["datetime_new"] = pd.to_datetime(stored["datetime_new"])
     stored["sales_count"] = stored["sales_count"].map(lambda v: Decimal(str(v)))

@@ -17,7 +17,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from dd_refund_pipeline.sqlfiles import read_sql
+from dd_refund_pipeline.sqlfiles import read_sql, with_key_list
 
 GONE_POLICIES = ("flag", "delete")
 GONE_POLICY_ENV = "DD_REFUND_GONE_UPSTREAM"
@@ -66,29 +66,34 @@ def _statement(name: str, *expanding: str) -> sa.TextClause:
     return sa.text(read_sql(name)).bindparams(*(sa.bindparam(n, expanding=True) for n in expanding))
 
 
+def select_keys(conn: Connection, name: str, keys: Sequence[Any], *after: Any) -> list[Any]:
+    """The rows ``sql/<name>`` selects for ``keys`` (its ``:keys`` list).
+
+    ``after`` are the values of the statement's other parameters, in the order they follow
+    the list.
+    """
+    if not keys:
+        return []
+    sql = with_key_list(read_sql(name), len(keys), conn.dialect.paramstyle, len(after))
+    return conn.exec_driver_sql(sql, (*keys, *after)).fetchall()
+
+
 def _chunks(keys: Sequence[str]) -> Iterable[list[str]]:
     for start in range(0, len(keys), CHUNK):
         yield list(keys[start : start + CHUNK])
 
 
-def _second(value: Any) -> str | None:
-    """A recorded time as comparable text (MySQL returns datetimes, SQLite text)."""
-    return None if value is None else str(value)[:19]
+def older_copies(
+    conn: Connection, table: str, keys: list[Any], run_id: str, seen_at: Any
+) -> set[str]:
+    """After the guarded upsert of a batch: the forms whose recorded copy is not this load's.
 
-
-def newest_copies(
-    conn: Connection, table: str, keys: list[Any], versions: list[Any], modified: list[Any]
-) -> list[bool]:
-    """After the guarded upsert of a batch: which incoming copies are now the recorded ones."""
+    A copy that won was recorded with this load's run and time; the others were older than
+    what the sync state holds (usually none, so little comes back).
+    """
     dialect = "sqlite" if conn.dialect.name == "sqlite" else "mysql"
-    statement = _statement(f"select_sync_{table}.{dialect}.sql", "keys")
-    recorded = {
-        row[0]: (row[1], _second(row[2])) for row in conn.execute(statement, {"keys": keys})
-    }
-    return [
-        recorded.get(key) == (version, _second(moment))
-        for key, version, moment in zip(keys, versions, modified, strict=True)
-    ]
+    name = f"select_sync_{table}.{dialect}.sql"
+    return {row[0] for row in select_keys(conn, name, keys, run_id, seen_at)}
 
 
 def _bind_time(value: datetime, dialect: str) -> Any:
