@@ -358,8 +358,11 @@ def run_dagster(base: str, db: str) -> dict[str, float]:
 
 
 def warm_home(base: str) -> Path:
-    """A Dagster home that has run once (instance storages created), as in a deployment."""
+    """A Dagster home that has run once (instance storages created), as in a deployment: with
+    the project's ``dagster.yaml`` (pools, run monitoring, no telemetry), as ``make run`` sets up.
+    """
     home = Path(tempfile.mkdtemp(prefix="sync_bench_home_"))
+    shutil.copy(ROOT / "dagster.yaml.example", home / "dagster.yaml")
     db = fresh_database()
     try:
         start, _ = window()

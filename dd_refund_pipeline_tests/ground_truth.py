@@ -110,6 +110,21 @@ def pipeline_env(
     return env
 
 
+def materialize_command(days: str) -> list[str]:
+    """``dagster asset materialize`` of every asset over ``days`` (``A...B``), as a user runs it."""
+    return [
+        str(Path(sys.executable).parent / "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "dd_refund_pipeline.definitions",
+        "--select",
+        "*",
+        "--partition-range",
+        days,
+    ]
+
+
 def validate_definitions(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """``dagster definitions validate -w workspace.yaml`` as a user would run it."""
     return subprocess.run(

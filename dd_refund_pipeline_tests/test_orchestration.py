@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,6 +38,7 @@ from dd_refund_pipeline_tests.ground_truth import (
     ROOT,
     expected_rows,
     matching,
+    materialize_command,
     pipeline_env,
     table,
 )
@@ -268,17 +268,7 @@ def test_a_materialization_from_the_command_line_runs_in_one_process(pipeline, t
     home = Path(os.environ["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     completed = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dagster"),
-            "asset",
-            "materialize",
-            "-m",
-            "dd_refund_pipeline.definitions",
-            "--select",
-            "*",
-            "--partition-range",
-            "2026-11-01...2026-11-03",
-        ],
+        materialize_command("2026-11-01...2026-11-03"),
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -14,7 +14,6 @@ import math
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from datetime import datetime
@@ -44,6 +43,7 @@ from dd_refund_pipeline_tests.conftest import AS_OF
 from dd_refund_pipeline_tests.ground_truth import (
     expected_rows,
     matching,
+    materialize_command,
     pipeline_env,
     table,
     validate_definitions,
@@ -160,7 +160,11 @@ def test_fault_drill_over_25_days(mysql_engine, mysql_url, tmp_path):
         pages = meta["api_pages"]
         # A call refused for a dead token is a retry too (fresh token, at once).
         assert meta["api_calls"] == pages + retries + meta["api_token_refreshes"] + 1
-        assert meta["api_retry_causes"]["InvalidAuthentication"] == stats.auth_failures
+        # Each call refused for a dead token was seen by the client, unless the client had
+        # already given up waiting for it (a request queued past the 1 s time-out).
+        refused = meta["api_retry_causes"]["InvalidAuthentication"]
+        late = meta["api_retry_causes"].get("ReadTimeout", 0)
+        assert stats.auth_failures - late <= refused <= stats.auth_failures
         assert meta["api_token_refreshes"] >= stats.tokens_expired_by_calls >= 2
         # Each retry is shown with its cause, by code: throttles under DingTalk's own code.
         causes = meta["api_retry_causes"]
@@ -268,20 +272,9 @@ def test_overlapping_range_runs_end_exact_and_take_turns_at_the_api(
             **pipeline_env(server, mysql_url, tmp_path / "storage"),
             "DAGSTER_HOME": str(home),
         }
-        dagster = str(Path(sys.executable).parent / "dagster")
         runs = [
             subprocess.Popen(
-                [
-                    dagster,
-                    "asset",
-                    "materialize",
-                    "-m",
-                    "dd_refund_pipeline.definitions",
-                    "--select",
-                    "*",
-                    "--partition-range",
-                    days,
-                ],
+                materialize_command(days),
                 env=env,
                 cwd=ROOT,
                 stdout=subprocess.PIPE,

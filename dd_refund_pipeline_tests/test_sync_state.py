@@ -218,3 +218,15 @@ def test_the_sync_state_records_day_version_and_times(engine):
     assert str(state["source_modified_time"])[:16] == "2026-11-03 02:00"
     assert state["first_seen_run"] == "r1" and state["first_seen_at"] is not None
     assert pd.isna(state["gone_since"]) or state["gone_since"] is None
+
+
+def test_a_copy_without_a_modification_time_counts_as_the_oldest_of_its_version(engine):
+    undated = transform_instances(
+        [instance(processInstanceId="a", version=3, modifiedTimeGMT=None, **amount("1"))], SPEC
+    )
+    assert undated.clean["source_modified_time"].isna().all()
+    load(engine, undated, "r1")
+    assert load(engine, forms(("a", 3, "2")), "r2").updated == 1  # dated, same version: newer
+    assert load(engine, undated, "r3").stale_skipped == 1
+    assert load(engine, forms(("a", 4, "5")), "r4").updated == 1
+    assert amounts(engine) == {"a": Decimal("5.00")}

@@ -14,7 +14,6 @@ ON CONFLICT (process_instance_id) DO UPDATE SET
   last_seen_run = excluded.last_seen_run,
   last_seen_at = excluded.last_seen_at,
   gone_since = NULL
-WHERE COALESCE(excluded.source_version, -1) > COALESCE(hc_dd_fktk_sync.source_version, -1)
-   OR (COALESCE(excluded.source_version, -1) = COALESCE(hc_dd_fktk_sync.source_version, -1)
-     AND COALESCE(excluded.source_modified_time, '')
-       >= COALESCE(hc_dd_fktk_sync.source_modified_time, ''))
+WHERE (COALESCE(excluded.source_version, -1), COALESCE(excluded.source_modified_time, ''))
+  >= (COALESCE(hc_dd_fktk_sync.source_version, -1),
+      COALESCE(hc_dd_fktk_sync.source_modified_time, ''))
