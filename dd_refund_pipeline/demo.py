@@ -109,7 +109,10 @@ def print_summary(result: object) -> None:
         state = "passed" if check.passed else f"FAILED ({check.severity.value})"
         print(f"  {check.asset_key.to_user_string()}.{check.check_name}: {state}")
     print(f"\nrun {'succeeded' if result.success else 'FAILED'}: {result.run_id}")
-    print(f"table: {safe_url(database_url())} (hc_dd_fktk, rejects in hc_dd_fktk_rejects)")
+    print(
+        f"table: {safe_url(database_url())} (hc_dd_fktk; rejects in hc_dd_fktk_rejects, "
+        "sync state in hc_dd_fktk_sync)"
+    )
     print(f"files: {dagster_home() / 'dd_refund_storage'}")
     print("UI: make dev, then http://127.0.0.1:3000")
 
