@@ -77,6 +77,7 @@ from dd_refund_pipeline.refunds.loader import (  # noqa: E402
 )
 from dd_refund_pipeline.refunds.source import yida_query  # noqa: E402
 from dd_refund_pipeline.sqlfiles import read_sql  # noqa: E402
+from dd_refund_pipeline_tests.ground_truth import materialize_command  # noqa: E402
 
 SPEC = load_form_spec()
 QPS = 20
@@ -264,17 +265,8 @@ def dagster_env(base: str, db: str, home: Path, storage: Path) -> dict[str, str]
 
 def materialize(days: list[str], env: dict[str, str]) -> tuple[float, float]:
     """``dagster asset materialize`` over ``days``: wall seconds and peak RSS (MB) of its tree."""
-    command = [
-        str(Path(sys.executable).parent / "dagster"),
-        "asset",
-        "materialize",
-        "-m",
-        "dd_refund_pipeline.definitions",
-        "--select",
-        "*",
-        "--partition-range",
-        f"{days[0]}...{days[-1]}",
-    ]
+    # The command the tests run too: the path users take.
+    command = materialize_command(f"{days[0]}...{days[-1]}")
     peak, done = [0], threading.Event()
     began = time.perf_counter()
     process = subprocess.Popen(

@@ -10,7 +10,6 @@ import threading
 from decimal import Decimal
 from typing import Any
 
-import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -217,7 +216,7 @@ def test_the_sync_state_records_day_version_and_times(engine):
     assert state["source_version"] == 3
     assert str(state["source_modified_time"])[:16] == "2026-11-03 02:00"
     assert state["first_seen_run"] == "r1" and state["first_seen_at"] is not None
-    assert pd.isna(state["gone_since"]) or state["gone_since"] is None
+    assert state["gone_since"] is None and state["adopted"] == 0
 
 
 def test_a_copy_without_a_modification_time_counts_as_the_oldest_of_its_version(engine):

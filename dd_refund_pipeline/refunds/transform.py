@@ -310,8 +310,11 @@ def _amount_texts(columns: _Columns, ref: str, problems: _Problems) -> pd.Series
     )
     mismatch = pd.Series(False, index=number.index)
     mismatch[agree.index[~agree]] = True
-    both_values = number.astype(str) + f", {ref}_value=" + companion.astype(str)
-    problems.add(mismatch, ref, AMOUNT_MISMATCH, f"{ref}=" + both_values)
+    if mismatch.any():
+        # Both values as the reject's raw value; built for the few that disagree only.
+        differ = number[mismatch].astype(str), companion[mismatch].astype(str)
+        both = f"{ref}=" + differ[0] + f", {ref}_value=" + differ[1]
+        problems.add(mismatch, ref, AMOUNT_MISMATCH, both.reindex(number.index))
     return number
 
 
