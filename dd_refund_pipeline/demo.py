@@ -1,8 +1,8 @@
 """The front door for a newcomer: ``make run`` and ``make dev`` with no credentials at all.
 
 ``python -m dd_refund_pipeline.demo run``: starts the Yida emulator with demo forms (unless
-``DINGTALK_BASE_URL`` points elsewhere), materializes the last 25 complete days into the default
-database (or ``DD_REFUND_DATABASE_URL``), and prints what landed and what the checks said.
+``DINGTALK_BASE_URL`` points elsewhere), materializes the last 25 complete days into a demo
+SQLite file (or ``DD_REFUND_DATABASE_URL``), and prints what landed and what the checks said.
 
 ``python -m dd_refund_pipeline.demo dev``: the emulator behind ``dagster dev``, so the UI can
 materialize, backfill, and show checks and the schedule.
@@ -22,7 +22,13 @@ from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.refunds.loader import safe_url
-from dd_refund_pipeline.settings import PROJECT_ROOT, dagster_home, database_url
+from dd_refund_pipeline.settings import (
+    DATABASE_URL_ENV,
+    PROJECT_ROOT,
+    dagster_home,
+    database_url,
+    demo_database_url,
+)
 
 DEMO_INSTANCES = 3000
 DEMO_SEED = 7
@@ -31,10 +37,16 @@ DEMO_MALFORMED_RATE = 0.01
 
 
 def prepare_home() -> None:
-    """``DAGSTER_HOME`` with the shipped instance settings (pools, run monitoring)."""
+    """``DAGSTER_HOME`` with the shipped instance settings, and the demo database unless named.
+
+    The demo is the one place with a default database: it sets ``DD_REFUND_DATABASE_URL`` to a
+    SQLite file under the Dagster home, explicitly, for everything it starts.
+    """
     home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
+    if not os.environ.get(DATABASE_URL_ENV, "").strip():
+        os.environ[DATABASE_URL_ENV] = demo_database_url()
     config = home / "dagster.yaml"
     if not config.exists():
         shutil.copy(PROJECT_ROOT / "dagster.yaml.example", config)

@@ -33,7 +33,8 @@ def _arrow_type(sql_type: str) -> pa.DataType:
     if base == "DECIMAL":
         precision, scale = (int(p) for p in sql_type[len(base) + 1 : -1].split(","))
         return pa.decimal128(precision, scale)
-    if base in ("DATETIME", "TIMESTAMP"):
+    if base in ("DATETIME", "TIMESTAMP", "DATE"):
+        # A DATE column's values are midnights: the same pandas type as a DATETIME's.
         return pa.timestamp("us")
     if base in ("INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT"):
         return pa.int64()

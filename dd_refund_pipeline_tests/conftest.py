@@ -138,7 +138,13 @@ def mysql_url() -> Iterator[str]:
 
 def _fresh(engine: Engine) -> Engine:
     with engine.begin() as conn:
-        for table in ("hc_dd_fktk", "hc_dd_fktk_rejects", "hc_dd_fktk_sync"):
+        for table in (
+            "hc_dd_fktk",
+            "hc_dd_fktk_rejects",
+            "hc_dd_fktk_sync",
+            "hc_dd_fktk_adopt_backup",
+            "yida_api_calls",
+        ):
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
     return engine
 

@@ -94,3 +94,29 @@ def test_alert_sensors_are_on_by_default():
         "hc_dd_fktk_freshness_sensor",
     ):
         assert sensors[name].default_status == dg.DefaultSensorStatus.RUNNING
+
+
+def test_an_unconfigured_robot_is_named_in_the_sensor_tick_log(capfd):
+    from dd_refund_pipeline.defs.sensors import dingtalk_on_run_failure
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([_failing_asset], instance=instance, raise_on_error=False)
+        context = dg.build_run_status_sensor_context(
+            sensor_name="dingtalk_on_run_failure",
+            dagster_instance=instance,
+            dagster_run=result.dagster_run,
+            dagster_event=result.get_run_failure_event(),
+            resources={"dingtalk_robot": DingTalkRobot()},
+        ).for_run_failure()
+        capfd.readouterr()
+        dingtalk_on_run_failure(context)
+    # The sensor's log, which the daemon keeps as the tick's log in the UI.
+    logged = capfd.readouterr().err
+    assert "DingTalk alert NOT SENT" in logged
+    assert "DINGTALK_ROBOT_ACCESS_TOKEN is unset" in logged
+    assert "boom: the upstream is gone" in logged  # the alert itself is kept
+
+
+@dg.asset
+def _failing_asset() -> None:
+    raise RuntimeError("boom: the upstream is gone")

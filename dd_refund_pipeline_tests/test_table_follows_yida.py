@@ -86,7 +86,10 @@ def sensor_tick(world: dict[str, Any], at: datetime, cursor: str | None = None) 
     context = dg.build_sensor_context(
         instance=world["instance"],
         cursor=cursor,
-        resources={"yida": world["defs"].resources["yida"]},
+        resources={
+            "yida": world["defs"].resources["yida"],
+            "refund_database": world["defs"].resources["refund_database"],
+        },
     )
     return sensor.evaluate_tick(context)
 

@@ -8,4 +8,5 @@ ORDER_NUMBERS_SHAPED = "order_no_new_shaped"
 TIMES_SANE = "datetime_new_in_range"
 NO_REJECTS = "no_rejected_records"
 NO_GONE_UPSTREAM = "no_forms_gone_upstream"
+API_QUOTA_HEADROOM = "api_quota_headroom"
 SAMPLE_SIZE = 20

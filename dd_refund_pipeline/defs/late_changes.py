@@ -14,10 +14,11 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from dd_refund_pipeline.defs.api_quota import count_calls, quota_settings
 from dd_refund_pipeline.defs.form import FORM_SPEC
 from dd_refund_pipeline.defs.jobs import dd_refund_sync_job
 from dd_refund_pipeline.defs.partitions import refund_days
-from dd_refund_pipeline.defs.resources import YidaResource
+from dd_refund_pipeline.defs.resources import RefundDatabase, YidaResource
 from dd_refund_pipeline.defs.schedules import (
     RANGE_END_TAG,
     RANGE_START_TAG,
@@ -25,7 +26,7 @@ from dd_refund_pipeline.defs.schedules import (
     lookback_days,
 )
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
-from dd_refund_pipeline.dingtalk.yida import InstanceSet
+from dd_refund_pipeline.dingtalk.yida import InstanceSet, ScanStats
 
 INTERVAL_ENV = "DD_REFUND_LATE_CHANGES_INTERVAL_HOURS"
 # Four sweeps a day: about 120 list calls a month when nothing changes.
@@ -82,7 +83,7 @@ def default_start(instance: dg.DagsterInstance, at: datetime) -> datetime:
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def dd_refund_late_changes(
-    context: dg.SensorEvaluationContext, yida: YidaResource
+    context: dg.SensorEvaluationContext, yida: YidaResource, refund_database: RefundDatabase
 ) -> dg.SensorResult:
     """Runs for the creation days of forms approved or edited after the look-back window.
 
@@ -101,10 +102,21 @@ def dd_refund_late_changes(
         return dg.SensorResult(skip_reason="no day before the look-back window yet")
     older_than = refund_days.time_window_for_partition_key(window[0]).start
     first = refund_days.time_window_for_partition_key(refund_days.get_first_partition_key()).start
-    result = yida.scan(
-        FORM_SPEC, first, older_than - timedelta(seconds=1), modified_since=since - SAFETY_MARGIN
-    )
+    settings = quota_settings()
+    stats = ScanStats()
+    try:
+        result = yida.scan(
+            FORM_SPEC,
+            first,
+            older_than - timedelta(seconds=1),
+            modified_since=since - SAFETY_MARGIN,
+            stats=stats,
+        )
+    finally:
+        month = count_calls(context.log, refund_database, "dd_refund_late_changes", stats)
     calls = result.stats.calls["instances"]
+    if month is not None:
+        context.log.info(f"Yida API calls {month.summary(settings)}")
     days = [day for day in creation_days(result.instances) if day < window[0]]
     cursor = at.isoformat()
     context.log.info(

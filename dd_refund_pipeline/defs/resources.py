@@ -12,6 +12,7 @@ import dagster as dg
 from pydantic import field_validator
 from sqlalchemy.engine import Engine
 
+from dd_refund_pipeline.api_quota import MonthCount, record_calls
 from dd_refund_pipeline.defs.form import FORM_SPEC
 from dd_refund_pipeline.defs.storage import RefundFileStorage
 from dd_refund_pipeline.dingtalk.robot import RobotReply, RobotSender
@@ -19,6 +20,7 @@ from dd_refund_pipeline.dingtalk.yida import (
     DEFAULT_BASE_URL,
     ClientSettings,
     ScanResult,
+    ScanStats,
     YidaCredentials,
     scan_instances,
 )
@@ -26,7 +28,7 @@ from dd_refund_pipeline.forms.spec import FormSpec
 from dd_refund_pipeline.refunds.loader import check_connection, fit_to_table, make_engine
 from dd_refund_pipeline.refunds.source import yida_query
 from dd_refund_pipeline.refunds.sync_state import GONE_POLICY_ENV, check_gone_policy
-from dd_refund_pipeline.settings import DATABASE_URL_ENV, default_database_url
+from dd_refund_pipeline.settings import DATABASE_URL_ENV
 
 DEFAULT_ROBOT_URL = "https://oapi.dingtalk.com"
 
@@ -64,11 +66,12 @@ class YidaResource(dg.ConfigurableResource):
         start: datetime,
         end: datetime,
         modified_since: datetime | None = None,
+        stats: ScanStats | None = None,
     ) -> ScanResult:
         """Every instance of ``spec``'s query created in ``[start, end]``, once each.
 
         With ``modified_since``, only those modified since then: a sweep that is usually empty
-        and then costs one call.
+        and then costs one call. ``stats`` counts the calls even when the scan fails.
         """
         query = yida_query(spec)
         if modified_since is not None:
@@ -87,17 +90,18 @@ class YidaResource(dg.ConfigurableResource):
                 max_attempts=self.max_attempts,
             ),
             expect_few=modified_since is not None,
+            stats=stats,
         )
 
 
 class RefundDatabase(dg.ConfigurableResource):
-    """The finance database holding ``hc_dd_fktk`` (a SQLAlchemy URL; SQLite when unset).
+    """The finance database holding ``hc_dd_fktk`` (a SQLAlchemy URL, required).
 
     ``gone_upstream`` says what happens to rows of forms Yida stopped returning: ``flag`` keeps
     them and a check names them; ``delete`` removes them in the load's transaction.
     """
 
-    url: str | None = None
+    url: str
     gone_upstream: str = "flag"
 
     @field_validator("gone_upstream", mode="before")
@@ -108,13 +112,21 @@ class RefundDatabase(dg.ConfigurableResource):
 
     def engine(self) -> Engine:
         """A new engine (pre-ping on); dispose of it when done."""
-        return make_engine(self.url or default_database_url())
+        return make_engine(self.url)
 
     def fitted(self, spec: FormSpec) -> FormSpec:
         """``spec`` with its amount columns as the existing target table declares them."""
         engine = self.engine()
         try:
             return fit_to_table(engine, spec)
+        finally:
+            engine.dispose()
+
+    def record_api_calls(self, caller: str, calls: int) -> MonthCount:
+        """Add ``caller``'s list calls to this China month's count; the month so far."""
+        engine = self.engine()
+        try:
+            return record_calls(engine, caller, calls)
         finally:
             engine.dispose()
 
@@ -163,7 +175,10 @@ def resources() -> dg.Definitions:
                 system_token=dg.EnvVar(FORM_SPEC.source.system_token_env),
             ),
             "refund_database": RefundDatabase(
-                url=_env(DATABASE_URL_ENV), gone_upstream=_env(GONE_POLICY_ENV, "flag")
+                # Required: a run without it fails at start naming it, rather than writing a
+                # SQLite file while the finance database is never touched.
+                url=dg.EnvVar(DATABASE_URL_ENV),
+                gone_upstream=_env(GONE_POLICY_ENV, "flag"),
             ),
             "refund_storage": RefundFileStorage(base_url=_env("DD_REFUND_STORAGE_URL")),
             "dingtalk_robot": DingTalkRobot(

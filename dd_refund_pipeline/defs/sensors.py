@@ -65,6 +65,14 @@ def _deliver(
     context: dg.RunStatusSensorContext, robot: DingTalkRobot, title: str, text: str
 ) -> None:
     """Send, or log why not; an alert that cannot be sent never breaks the sensor."""
+    if not robot.access_token:
+        # Then this tick log is the only place the alert exists: say so, and keep its text.
+        context.log.warning(
+            f"DingTalk alert NOT SENT: no robot is configured (DINGTALK_ROBOT_ACCESS_TOKEN is "
+            f"unset), so nobody is told. Set DINGTALK_ROBOT_ACCESS_TOKEN (and "
+            f"DINGTALK_ROBOT_SECRET) to reach the team's group. The alert:\n{title}\n{text}"
+        )
+        return
     try:
         reply = robot.send_markdown(title, text)
     except Exception as exc:

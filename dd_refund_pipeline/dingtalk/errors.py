@@ -78,6 +78,25 @@ class DeepPagingError(DingTalkApiError):
     """A query reached beyond the server's deep-paging cap."""
 
 
+QUOTA_EXHAUSTED_CODE = "Forbidden.AccessDenied.ApiCountLimitForOrg"
+
+
+class QuotaExhaustedError(DingTalkApiError):
+    """The organisation's monthly API call quota is used up: no call succeeds until it resets."""
+
+    def __str__(self) -> str:
+        return (
+            f"DingTalk refused the call because the organisation's monthly API call quota is used "
+            f"up ({self.code}, requestid={self.requestid}). Every integration of the organisation "
+            f"shares this quota (5,000 calls a month on the standard edition) and is refused "
+            f"until it resets on the 1st of next month, China time. Retrying now only fails "
+            f"again. What to do: ask the DingTalk administrator which integrations used the "
+            f"quota (开发者后台 → 应用调用统计) and whether to buy more calls (专业版 or "
+            f"企业应用开发增购包); after the reset, materialize the days this run missed. "
+            f"This pipeline's own count is in the api_quota_headroom check."
+        )
+
+
 def scrub(text: str, secrets: Iterable[str | None]) -> str:
     """Replace every known secret value in ``text`` with ``***``."""
     for secret in secrets:
@@ -92,6 +111,8 @@ def classify(status: int, code: str, message: str, requestid: str | None) -> Din
         return ThrottledError(status, code, message, requestid)
     if code in AUTH_CODES:
         return AuthenticationError(status, code, message, requestid)
+    if code == QUOTA_EXHAUSTED_CODE:
+        return QuotaExhaustedError(status, code, message, requestid)
     if code.startswith("invalidState.openSearch.cursorExceed") or code == (
         "failure.operation.numberOfQueryDataExceed"
     ):

@@ -457,12 +457,14 @@ class YidaClient:
         base_url: str = DEFAULT_BASE_URL,
         settings: ClientSettings | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        stats: ScanStats | None = None,
     ) -> None:
         self.credentials = credentials
         self.settings = settings or ClientSettings()
         if not 1 <= self.settings.page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}")
-        self.stats = ScanStats()
+        # The caller's, when given: a scan that fails still spent calls of the monthly quota.
+        self.stats = stats if stats is not None else ScanStats()
         self._http = httpx.AsyncClient(
             base_url=base_url.rstrip("/"),
             timeout=httpx.Timeout(
@@ -892,11 +894,15 @@ def scan_instances(
     base_url: str = DEFAULT_BASE_URL,
     settings: ClientSettings | None = None,
     expect_few: bool = False,
+    stats: ScanStats | None = None,
 ) -> ScanResult:
-    """Synchronous entry point: one scan of a create-time window with a fresh client."""
+    """Synchronous entry point: one scan of a create-time window with a fresh client.
+
+    ``stats``, when given, counts the calls even if the scan raises.
+    """
 
     async def run() -> ScanResult:
-        async with YidaClient(credentials, base_url, settings) as client:
+        async with YidaClient(credentials, base_url, settings, stats=stats) as client:
             return await client.scan(query, create_from, create_to, expect_few=expect_few)
 
     return asyncio.run(run())

@@ -150,6 +150,13 @@ class FormSpec:
     def format_for(self, field: str) -> FieldFormat | None:
         return next((rule for rule in self.formats if rule.new == field), None)
 
+    def is_date_only(self, column: TargetColumn) -> bool:
+        """True when ``column`` is exactly one field in the ``date`` format (a day, no time)."""
+        if column.parts != [f"{{{ref}}}" for ref in column.refs] or len(column.refs) != 1:
+            return False
+        rule = self.format_for(column.refs[0])
+        return rule is not None and rule.format == "date"
+
 
 def _require(mapping: Any, key: str, where: str) -> Any:
     if not isinstance(mapping, dict) or key not in mapping or mapping[key] in (None, ""):

@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
-from dd_refund_pipeline.forms.spec import FormSpec, TableColumn
+from dd_refund_pipeline.forms.spec import FormSpec
+from dd_refund_pipeline.refunds.existing_table import compare_columns, fitted_column
 from dd_refund_pipeline.refunds.sync_state import (
     GoneReport,
     SyncScope,
@@ -143,49 +144,31 @@ def _ddl_file(table: str, dialect: str) -> str:
     return f"{table}.sql" if dialect == "mysql" else f"sqlite/{table}.sql"
 
 
-def _compatible(existing: dict[str, Any], wanted: TableColumn) -> str | None:
-    """Why an existing column cannot hold what we write, or None."""
-    kind = wanted.base_type
-    column_type = existing["type"]
-    length = getattr(column_type, "length", None)
-    if kind in ("VARCHAR", "CHAR") and length is not None and length < wanted.params[0]:
-        return f"{wanted.name} is {column_type} but values can be {wanted.params[0]} characters"
-    # A DECIMAL of any size will do: amounts are checked against the table's own precision and
-    # scale (``fit_to_table``), rejected when they do not fit, and never rounded on the way in.
-    return None
-
-
-def _decimal_params(column_type: Any) -> tuple[int, int] | None:
-    precision, scale = getattr(column_type, "precision", None), getattr(column_type, "scale", None)
-    if not isinstance(column_type, sa.Numeric) or precision is None or scale is None:
-        return None
-    return int(precision), int(scale)
-
-
-def fit_to_table(engine: Engine, spec: FormSpec) -> FormSpec:
-    """``spec`` with its DECIMAL columns as the existing target table declares them.
-
-    An amount is checked against the column it goes to: a table whose ``sales_count`` is
-    DECIMAL(18,4) holds 0.005, ours (18,2) does not, and neither may round it. Before the table
-    exists, the spec's own DDL is what will be created.
-    """
-    table = spec.target.table
+def existing_columns(engine: Engine, table: str) -> list[dict[str, Any]] | None:
+    """The columns of ``table`` as the database reports them; None when it does not exist."""
     try:
         with engine.connect() as conn:
             inspector = sa.inspect(conn)
             if not inspector.has_table(table):
-                return spec
-            existing = {column["name"]: column for column in inspector.get_columns(table)}
+                return None
+            return list(inspector.get_columns(table))
     except (OperationalError, DBAPIError) as exc:
         raise _connect_error(engine, exc) from None
-    fitted = []
-    for column in spec.target.columns:
-        held = existing.get(column.name)
-        params = _decimal_params(held["type"]) if held is not None else None
-        if column.table_column.base_type == "DECIMAL" and params is not None:
-            sql_type = f"DECIMAL({params[0]},{params[1]})"
-            column = replace(column, table_column=replace(column.table_column, sql_type=sql_type))
-        fitted.append(column)
+
+
+def fit_to_table(engine: Engine, spec: FormSpec) -> FormSpec:
+    """``spec`` with its columns' limits as the existing target table declares them.
+
+    Every value is checked against the column it goes to (``fitted_column``): a table whose
+    ``sales_count`` is DECIMAL(18,4) holds 0.005, ours (18,2) does not, and neither may round
+    it. Before the table exists, the spec's own DDL is what will be created.
+    """
+    table = spec.target.table
+    existing = existing_columns(engine, table)
+    if existing is None:
+        return spec
+    by_name = {column["name"]: column for column in existing}
+    fitted = [fitted_column(column, by_name.get(column.name)) for column in spec.target.columns]
     table_columns = {**spec.target.table_columns, **{c.name: c.table_column for c in fitted}}
     target = replace(spec.target, columns=fitted, table_columns=table_columns)
     return replace(spec, target=target)
@@ -210,35 +193,44 @@ def _check_places(clean: pd.DataFrame, spec: FormSpec) -> None:
             )
 
 
+def unique_on(inspector: Any, table: str, key: str) -> bool:
+    """True when ``table`` has a UNIQUE key (or the primary key) on ``key`` alone."""
+    unique_sets = [c["column_names"] for c in inspector.get_unique_constraints(table)]
+    unique_sets += [i["column_names"] for i in inspector.get_indexes(table) if i["unique"]]
+    unique_sets.append(inspector.get_pk_constraint(table).get("constrained_columns") or [])
+    return [key] in [list(columns) for columns in unique_sets]
+
+
 def verify_table(
     conn: Connection, spec: FormSpec, table: str, written: list[str], key: str | None
 ) -> None:
-    """Refuse an existing table that lacks a column we write, or the unique key."""
+    """Refuse an existing table we cannot write into as it is, naming each reason."""
     inspector = sa.inspect(conn)
-    columns = {column["name"]: column for column in inspector.get_columns(table)}
-    missing = [name for name in written if name not in columns]
+    existing = inspector.get_columns(table)
+    names = {column["name"] for column in existing}
+    missing = [name for name in written if name not in names]
     if missing:
         raise SchemaMismatchError(
             f"table {table} exists but lacks the columns {', '.join(missing)} that "
             f"{spec.name} writes ({', '.join(written)}); we never alter an existing table: add "
             f"them as in sql/{table}.sql or point DD_REFUND_DATABASE_URL at another database"
         )
-    problems = [
-        reason
-        for name in written
-        if name in spec.target.table_columns
-        and (reason := _compatible(columns[name], spec.target.table_columns[name]))
-    ]
-    if problems:
-        raise SchemaMismatchError(f"table {table} cannot hold our rows: {'; '.join(problems)}")
-    if key is None:
-        return
-    unique_sets = [set(c["column_names"]) for c in inspector.get_unique_constraints(table)]
-    unique_sets += [set(i["column_names"]) for i in inspector.get_indexes(table) if i["unique"]]
-    if {key} not in unique_sets:
+    if table == spec.target.table:
+        problems = [
+            f"{finding.name} is {finding.theirs}: {finding.reason}"
+            for finding in compare_columns(spec, existing, written)
+            if finding.verdict == "blocking"
+        ]
+        if problems:
+            raise SchemaMismatchError(
+                f"table {table} cannot hold our rows: {'; '.join(problems)}. We never retype a "
+                f"column the team owns; `make adopt` prints the whole comparison"
+            )
+    if key is not None and not unique_on(inspector, table, key):
         raise SchemaMismatchError(
             f"table {table} has no UNIQUE key on {key} alone: without it an upsert cannot keep "
-            f"one row per processInstanceId"
+            f"one row per processInstanceId. `make adopt` shows its duplicates and "
+            f"`make adopt ARGS=--apply` adds the key (keeping the removed copies in a backup)"
         )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from dd_refund_pipeline.forms.spec import DEFAULT_FORM, load_form_spec
 from dd_refund_pipeline.refunds.loader import DatabaseError, ensure_schema, make_engine, safe_url
-from dd_refund_pipeline.settings import database_url
+from dd_refund_pipeline.settings import MissingSettingError, database_url
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -22,11 +22,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--database-url",
         default=None,
-        help="SQLAlchemy URL (default: DD_REFUND_DATABASE_URL, else SQLite)",
+        help="SQLAlchemy URL (default: DD_REFUND_DATABASE_URL, required)",
     )
     parser.add_argument("--form", default=DEFAULT_FORM, help="form spec name or YAML path")
     args = parser.parse_args(argv)
-    url = args.database_url or database_url()
+    try:
+        url = args.database_url or database_url()
+    except MissingSettingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     spec = load_form_spec(args.form)
     engine = make_engine(url)
     try:

@@ -146,11 +146,20 @@ def reconcile_gone(
 
 
 def _gone_rows(conn: Connection, table: str, days: list[str]) -> pd.DataFrame:
-    result = conn.execute(_statement(f"gone_rows_{table}.sql", "days"), {"days": days})
+    gone_sql = _statement(f"gone_rows_{sync_table(table)}.sql", "days")
+    result = conn.execute(gone_sql, {"days": days})
     frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     frame["partition_date"] = frame["partition_date"].astype(str)
     frame["adopted"] = frame["adopted"].astype(int)
-    return frame
+    rows_sql = _statement(f"gone_rows_{table}.sql", "keys")
+    held = [
+        tuple(row)
+        for chunk in _chunks(list(frame["process_instance_id"]))
+        for row in conn.execute(rows_sql, {"keys": chunk})
+    ]
+    stored = pd.DataFrame(held, columns=["row_key", "order_no_new", "sales_count"])
+    stored = stored.astype({"row_key": object})
+    return frame.merge(stored, how="left", left_on="process_instance_id", right_on="row_key")
 
 
 def _adopt_untracked(
@@ -165,7 +174,14 @@ def _adopt_untracked(
     high = datetime.combine(date.fromisoformat(max(days)), datetime.min.time()) + timedelta(days=1)
     dialect = conn.dialect.name
     bounds = {"low": _bind_time(low, dialect), "high": _bind_time(high, dialect)}
-    found = conn.execute(sa.text(read_sql(f"untracked_rows_{table}.sql")), bounds).fetchall()
+    dated = conn.execute(sa.text(read_sql(f"untracked_rows_{table}.sql")), bounds).fetchall()
+    tracked_sql = _statement(f"tracked_keys_{sync_table(table)}.sql", "keys")
+    tracked = {
+        row[0]
+        for chunk in _chunks([row[0] for row in dated])
+        for row in conn.execute(tracked_sql, {"keys": chunk})
+    }
+    found = [row for row in dated if row[0] not in tracked]
     orphans = [
         {
             "process_instance_id": row[0],

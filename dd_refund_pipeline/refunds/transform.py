@@ -381,7 +381,8 @@ class _Builder:
             formatted = bool(column.refs) and self.spec.format_for(column.refs[0]) is not None
             if not table_column.nullable and not formatted:
                 self.problems.add(stamps.isna(), field_name, f"{label} is missing", values)
-            return stamps
+            # A DATE column (an adopted table, a date-only mapping) holds the day itself.
+            return stamps.dt.normalize() if kind == "DATE" else stamps
         if kind in ("INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT"):
             numbers = pd.to_numeric(values, errors="coerce")
             if column.is_constant and numbers.isna().any():

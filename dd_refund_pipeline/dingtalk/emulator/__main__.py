@@ -45,6 +45,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=None,
         help="each access token dies after this many list calls (a token storm)",
     )
+    add(
+        "--monthly-call-quota",
+        type=int,
+        default=None,
+        help="list calls answered before 403 Forbidden.AccessDenied.ApiCountLimitForOrg",
+    )
     add("--deep-paging-cap", type=int, default=5000)
     add(
         "--live-complete-per-call",

@@ -235,6 +235,10 @@ async def instances(request: Request) -> Response:
     if not state.spend_token(request.headers.get("x-acs-dingtalk-access-token")):
         state.stats.auth_failures += 1
         return _error(400, "InvalidAuthentication", "不合法的access_token")
+    quota = config.monthly_call_quota
+    if quota is not None and state.stats.billed_calls >= quota:
+        return _error(403, "Forbidden.AccessDenied.ApiCountLimitForOrg", "企业调用次数超过限制")
+    state.stats.billed_calls += 1
     await asyncio.sleep(state.latency())
     fault = state.draw_fault()
     if fault == "error":

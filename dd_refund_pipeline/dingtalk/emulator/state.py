@@ -64,6 +64,9 @@ class EmulatorConfig:
     invalidate_token_at_call: int | None = None
     # Each access token dies after this many list calls (a gateway that expires tokens early).
     token_lifetime_calls: int | None = None
+    # The organisation's monthly call quota: answered list calls beyond it get 403
+    # Forbidden.AccessDenied.ApiCountLimitForOrg (throttled and refused calls are not billed).
+    monthly_call_quota: int | None = None
     deep_paging_cap: int = 5000
     max_page_size: int = 100
     zone: str = "Asia/Shanghai"
@@ -94,6 +97,7 @@ class EmulatorConfig:
         "bad_body_rate",
         "invalidate_token_at_call",
         "token_lifetime_calls",
+        "monthly_call_quota",
         "token_ttl_s",
         "live_complete_per_call",
         "live_create_per_call",
@@ -142,6 +146,8 @@ class EmulatorStats:
     live_withdrawn: int = 0
     live_edited: int = 0
     tokens_expired_by_calls: int = 0
+    # List calls the organisation is billed for this month (answered, not throttled).
+    billed_calls: int = 0
 
     @property
     def live_events(self) -> int:
