@@ -177,6 +177,7 @@ def test_apply_survives_an_interruption_then_a_real_run_keeps_the_table_exact(
     plan = adopt.apply(engine, SPEC, batch_ids=3)
     assert plan.ready and plan.has_unique_key and not plan.duplicates.ids
     assert adopt.apply(engine, SPEC).ready  # a rerun of a finished adoption changes nothing
+    assert adopt.main(["--database-url", engine.url.render_as_string(hide_password=False)]) == 0
 
     current, backup = legacy["current"], _backup(engine)
     # Every removed copy is in the backup once, with its reason; the newest copy stayed.

@@ -327,13 +327,17 @@ def _run_defs(start: str = "2026-11-01", end: str = "2026-11-02") -> dg.ExecuteI
 
 
 @pytest.mark.parametrize(
-    "missing", ["DINGTALK_APP_KEY", "DINGTALK_APP_SECRET", "YIDA_SYSTEM_TOKEN"]
+    "missing",
+    ["DINGTALK_APP_KEY", "DINGTALK_APP_SECRET", "YIDA_SYSTEM_TOKEN", "DD_REFUND_DATABASE_URL"],
 )
-def test_a_missing_setting_is_named_at_run_start(configured, monkeypatch, missing):
+def test_a_missing_setting_is_named_at_run_start(configured, monkeypatch, tmp_path, missing):
     monkeypatch.delenv(missing)
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     with pytest.raises(dg.DagsterInvalidConfigError, match=missing):
         _run_defs()
     assert configured.state.stats.calls["instances"] == 0
+    # No silent default: nothing was written anywhere instead of the finance database.
+    assert not list(tmp_path.glob("**/*.db"))
 
 
 def _failure_text(result: dg.ExecuteInProcessResult) -> str:

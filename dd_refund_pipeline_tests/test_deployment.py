@@ -1,0 +1,351 @@
+"""The service topology of ``deploy/``, as a team runs it: a code server started with the
+Dockerfile's command, ``dagster-daemon run`` and ``dagster-webserver`` on ``deploy/workspace.yaml``,
+all sharing ``deploy/dagster.yaml`` on a scratch Postgres database.
+
+Protected: a 5-day backfill launched through the webserver's GraphQL API runs as ONE run under
+the daemon and leaves the table exact; its metadata is readable over GraphQL; the daemon
+evaluates the schedule (its cron set by DD_REFUND_SCHEDULE_CRON) and the sensors, whose tick logs
+say when no robot is configured. Every process is stopped at the end, also on failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg2
+import pytest
+import sqlalchemy as sa
+
+from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
+from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
+from dd_refund_pipeline.refunds.loader import make_engine
+from dd_refund_pipeline_tests.conftest import AS_OF, _fresh
+from dd_refund_pipeline_tests.ground_truth import ROOT, expected_rows, pipeline_env
+
+DEPLOY = ROOT / "deploy"
+BIN = Path(sys.executable).parent
+DAYS = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05"]
+ASSETS = ["yida_refund_instances", "refund_payments", "hc_dd_fktk"]
+LOCATION = "dd_refund_pipeline"
+POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def dockerfile_command(port: int) -> list[str]:
+    """The image's CMD, for this machine: loopback and a free port instead of 0.0.0.0:4000."""
+    text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    [cmd] = re.findall(r"^CMD (\[.*\])$", text, re.MULTILINE)
+    argv = json.loads(cmd)
+    replaced = {"0.0.0.0": "127.0.0.1", "4000": str(port), "dagster": str(BIN / "dagster")}
+    return [replaced.get(arg, arg) for arg in argv]
+
+
+@pytest.fixture
+def scratch_postgres() -> Iterator[str]:
+    """A database of its own on the machine's PostgreSQL, dropped at the end."""
+    name = f"dd_refund_deploy_{uuid.uuid4().hex[:10]}"
+    admin = psycopg2.connect(dbname="postgres", **POSTGRES)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+class Services:
+    """Long-running processes in their own process groups; ``stop`` ends every one of them."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env, self.logs = env, logs
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, name: str, argv: list[str]) -> None:
+        log = (self.logs / f"{name}.log").open("wb")
+        self.processes[name] = subprocess.Popen(
+            argv,
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def assert_alive(self) -> None:
+        for name, process in self.processes.items():
+            if process.poll() is not None:
+                raise AssertionError(f"{name} exited ({process.returncode}):\n{self.tail(name)}")
+
+    def tail(self, name: str) -> str:
+        return (self.logs / f"{name}.log").read_text(errors="replace")[-3000:]
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for process in self.processes.values():
+            self._wait_or_kill(process, max(0.1, deadline - time.monotonic()))
+        for process in self.processes.values():
+            # Children of a group leader that already exited (run workers).
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+    @staticmethod
+    def _wait_or_kill(process: subprocess.Popen[bytes], timeout: float) -> None:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def wait_for(what: str, probe: Callable[[], Any], services: Services, timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        services.assert_alive()
+        value = probe()
+        if value:
+            return value
+        time.sleep(1)
+    logs = "\n".join(f"--- {name}\n{services.tail(name)}" for name in services.processes)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{logs}")
+
+
+class GraphQL:
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}/graphql"
+
+    def __call__(self, query: str, **variables: Any) -> dict[str, Any]:
+        reply = httpx.post(self.url, json={"query": query, "variables": variables}, timeout=30)
+        reply.raise_for_status()
+        body = reply.json()
+        assert "errors" not in body, body["errors"]
+        return body["data"]
+
+
+LOCATION_STATUS = """{ workspaceOrError { ... on Workspace { locationEntries {
+  name locationOrLoadError { __typename ... on PythonError { message } } } } } }"""
+LAUNCH_BACKFILL = """mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message }
+    ... on InvalidStepError { invalidStepKey } ... on InvalidOutputError { stepKey } } }"""
+BACKFILL = """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
+  ... on PartitionBackfill { status runs { runId status tags { key value } } } } }"""
+MATERIALIZATIONS = """query($path: [String!]!) { assetOrError(assetKey: {path: $path}) {
+  ... on Asset { assetMaterializations(limit: 50) { runId partition metadataEntries {
+    label ... on IntMetadataEntry { intValue } ... on TextMetadataEntry { text } } } } } }"""
+RUNS_WITH_TAG = """query($key: String!, $value: String!) {
+  runsOrError(filter: {tags: [{key: $key, value: $value}]}) {
+    ... on Runs { results { runId status tags { key value } } } } }"""
+SENSOR_TICKS = """query($name: String!) { sensorOrError(sensorSelector: {
+  repositoryName: "__repository__", repositoryLocationName: "dd_refund_pipeline",
+  sensorName: $name}) { ... on Sensor { sensorState { status ticks(limit: 20) {
+    status skipReason runIds logEvents { events { message } } } } } } }"""
+
+
+@pytest.fixture
+def topology(tmp_path, scratch_postgres, mysql_url) -> Iterator[dict[str, Any]]:
+    config = EmulatorConfig(instances=800, seed=5, malformed_rate=0.02)
+    with EmulatorServer(config, as_of=AS_OF) as emulator:
+        home = tmp_path / "dagster_home"
+        home.mkdir()
+        shutil.copy(DEPLOY / "dagster.yaml", home / "dagster.yaml")
+        code_port, web_port = _free_port(), _free_port()
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("DINGTALK_", "DD_"))},
+            **pipeline_env(emulator, mysql_url, tmp_path / "storage"),
+            "DAGSTER_HOME": str(home),
+            "DAGSTER_PG_HOST": POSTGRES["host"],
+            "DAGSTER_PG_PORT": str(POSTGRES["port"]),
+            "DAGSTER_PG_USERNAME": POSTGRES["user"],
+            "DAGSTER_PG_PASSWORD": "",
+            "DAGSTER_PG_DB": scratch_postgres,
+            "DD_REFUND_CODE_SERVER_HOST": "127.0.0.1",
+            "DD_REFUND_CODE_SERVER_PORT": str(code_port),
+            # The documented setting: every minute, so that the daemon's tick comes in the test.
+            "DD_REFUND_SCHEDULE_CRON": "* * * * *",
+            "DD_REFUND_LATE_CHANGES_INTERVAL_HOURS": "0.01",
+        }
+        engine = _fresh(make_engine(mysql_url))
+        services = Services(env, tmp_path)
+        try:
+            services.start("code_server", dockerfile_command(code_port))
+            # As the chart's readiness probe does: the others start once the code server answers.
+            wait_for("the code server", lambda: _healthy(code_port, env), services, 120)
+            workspace = str(DEPLOY / "workspace.yaml")
+            services.start("daemon", [str(BIN / "dagster-daemon"), "run", "-w", workspace])
+            services.start(
+                "webserver",
+                [
+                    str(BIN / "dagster-webserver"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(web_port),
+                    "-w",
+                    workspace,
+                ],
+            )
+            graphql = GraphQL(web_port)
+            wait_for("the code location", lambda: _location_loaded(graphql), services, 120)
+            yield {
+                "graphql": graphql,
+                "services": services,
+                "emulator": emulator,
+                "engine": engine,
+            }
+        finally:
+            services.stop()
+            engine.dispose()
+        left = [name for name, p in services.processes.items() if p.poll() is None]
+        assert not left, f"still running: {left}"
+
+
+def _healthy(port: int, env: dict[str, str]) -> bool:
+    probe = [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)]
+    return subprocess.run(probe, env=env, capture_output=True, check=False).returncode == 0
+
+
+def _location_loaded(graphql: GraphQL) -> bool:
+    try:
+        data = graphql(LOCATION_STATUS)
+    except (httpx.HTTPError, AssertionError):
+        return False
+    entries = data["workspaceOrError"].get("locationEntries") or []
+    states = [e["locationOrLoadError"] for e in entries if e["name"] == LOCATION]
+    if states and states[0] and states[0]["__typename"] == "PythonError":
+        raise AssertionError(f"code location failed to load: {states[0]['message']}")
+    return (
+        bool(states) and states[0] is not None and states[0]["__typename"] == "RepositoryLocation"
+    )
+
+
+def _metadata(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    return {e["label"]: e.get("intValue", e.get("text")) for e in entries}
+
+
+def test_a_backfill_through_the_webserver_runs_once_under_the_daemon(topology):
+    graphql, services, emulator = topology["graphql"], topology["services"], topology["emulator"]
+    launched = graphql(
+        LAUNCH_BACKFILL,
+        params={"assetSelection": [{"path": [a]} for a in ASSETS], "partitionNames": DAYS},
+    )["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    backfill_id = launched["backfillId"]
+
+    def finished() -> dict[str, Any] | None:
+        backfill = graphql(BACKFILL, id=backfill_id)["partitionBackfillOrError"]
+        done = backfill["status"] in ("COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED")
+        return backfill if done and backfill["runs"] else None
+
+    backfill = wait_for("the backfill", finished, services, 300)
+    [run] = backfill["runs"]  # one run for five days: the assets' single-run backfill policy
+    assert run["status"] == "SUCCESS", services.tail("code_server")
+    tags = {t["key"]: t["value"] for t in run["tags"]}
+    assert (
+        tags["dagster/asset_partition_range_start"],
+        tags["dagster/asset_partition_range_end"],
+    ) == (DAYS[0], DAYS[-1])
+
+    # The table holds exactly the forms of those days.
+    expected = expected_rows(emulator, DAYS[0], DAYS[-1])
+    with topology["engine"].connect() as conn:
+        synced = sa.text(
+            "SELECT process_instance_id FROM hc_dd_fktk_sync WHERE partition_date IN :d"
+        )
+        keys = {
+            r[0]
+            for r in conn.execute(synced.bindparams(sa.bindparam("d", expanding=True)), {"d": DAYS})
+        }
+        stored = {
+            r[0]: tuple(r[1:])
+            for r in conn.execute(
+                sa.text(
+                    "SELECT extend_processInstanceId, order_no_new, datetime_new, qty_count, "
+                    "sales_count, status, Document_Type FROM hc_dd_fktk"
+                )
+            )
+            if r[0] in keys
+        }
+    assert keys == set(expected) and stored == expected
+
+    # What the UI shows, read over GraphQL: the scan's cost and quota, the rows per day.
+    scans = graphql(MATERIALIZATIONS, path=["yida_refund_instances"])["assetOrError"]
+    scan = _metadata(
+        next(m for m in scans["assetMaterializations"] if m["runId"] == run["runId"])[
+            "metadataEntries"
+        ]
+    )
+    assert scan["api_list_calls"] > 0 and scan["api_quota"].startswith("this month (")
+    tables = graphql(MATERIALIZATIONS, path=["hc_dd_fktk"])["assetOrError"]["assetMaterializations"]
+    per_day = {
+        m["partition"]: _metadata(m["metadataEntries"])["dagster/row_count"]
+        for m in tables
+        if m["runId"] == run["runId"]
+    }
+    assert set(per_day) == set(DAYS)
+    assert sum(per_day.values()) == len(expected)
+
+    # The schedule, on the daemon, with its cron from DD_REFUND_SCHEDULE_CRON (every minute).
+    def scheduled_run() -> dict[str, Any] | None:
+        runs = graphql(RUNS_WITH_TAG, key="dagster/schedule_name", value="dd_refund_daily_schedule")
+        results = runs["runsOrError"]["results"]
+        return next((r for r in results if r["status"] in ("SUCCESS", "FAILURE")), None)
+
+    scheduled = wait_for("the scheduled run", scheduled_run, services, 180)
+    assert scheduled["status"] == "SUCCESS"
+    scheduled_tags = {t["key"]: t["value"] for t in scheduled["tags"]}
+    assert (
+        scheduled_tags["dagster/asset_partition_range_start"]
+        < scheduled_tags["dagster/asset_partition_range_end"]
+    )
+
+    # The sensors, on the daemon: the late-change sweep ticked; the failed-check alert of the
+    # backfill (2% damaged forms → no_rejected_records WARN) says in its tick log that no robot
+    # is configured, instead of vanishing.
+    def ticks(name: str) -> list[dict[str, Any]]:
+        state = graphql(SENSOR_TICKS, name=name)["sensorOrError"]["sensorState"]
+        return state["ticks"]
+
+    def logged(name: str, text: str) -> bool:
+        return any(
+            text in event["message"]
+            for tick in ticks(name)
+            for event in tick["logEvents"]["events"]
+        )
+
+    wait_for(
+        "a late-change sweep",
+        lambda: logged("dd_refund_late_changes", "late changes since"),
+        services,
+        120,
+    )
+    wait_for(
+        "the unsent alert in the tick log",
+        lambda: logged("dingtalk_on_failed_checks", "DINGTALK_ROBOT_ACCESS_TOKEN is unset"),
+        services,
+        120,
+    )
