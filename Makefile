@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run dev test bench lint format emulator schema
+.PHONY: install run dev test bench lint check format emulator schema adopt
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m dd_refund_pipeline.demo run
 
-## The Dagster UI on http://127.0.0.1:3000 with the emulator behind it.
+## The Dagster UI (dg dev) on http://127.0.0.1:3000 with the emulator behind it.
 dev: $(STAMP)
 	$(BIN)/python -m dd_refund_pipeline.demo dev
 
@@ -27,7 +27,12 @@ dev: $(STAMP)
 schema: $(STAMP)
 	$(BIN)/python -m dd_refund_pipeline.refunds.schema
 
-## The whole test suite (needs MariaDB on 127.0.0.1:3306 for the MySQL tests).
+## Take over an existing hc_dd_fktk in DD_REFUND_DATABASE_URL: a read-only plan; carry it out
+## with `make adopt ARGS=--apply`.
+adopt: $(STAMP)
+	$(BIN)/python -m dd_refund_pipeline.refunds.adopt $(ARGS)
+
+## The whole test suite (needs MariaDB on 127.0.0.1:3306 and PostgreSQL on 127.0.0.1:5432).
 test: $(STAMP)
 	$(BIN)/pytest -q
 
@@ -36,9 +41,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/sync_bench.py
 	$(BIN)/python bench/load_bench.py
 
-lint: $(STAMP)
+lint: $(STAMP) check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## The code location loads (dg check defs), with nothing configured.
+check: $(STAMP)
+	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/dg check defs
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -4,19 +4,22 @@
 ``DINGTALK_BASE_URL`` points elsewhere), materializes the last 25 complete days into a demo
 SQLite file (or ``DD_REFUND_DATABASE_URL``), and prints what landed and what the checks said.
 
-``python -m dd_refund_pipeline.demo dev``: the emulator behind ``dagster dev``, so the UI can
+``python -m dd_refund_pipeline.demo dev``: the emulator behind ``dg dev``, so the UI can
 materialize, backfill, and show checks and the schedule.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Sequence
 from datetime import datetime
+from pathlib import Path
 
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
@@ -130,30 +133,38 @@ def print_summary(result: object) -> None:
 
 
 def dev(port: int) -> int:
-    """``dagster dev`` with the emulator behind it (Ctrl-C stops both)."""
+    """``dg dev`` with the emulator behind it; Ctrl-C (or SIGTERM) stops both, children included."""
     prepare_home()
     server = start_emulator(port=8787 if not os.environ.get("DINGTALK_BASE_URL") else 0)
     os.environ.setdefault("DAGSTER_WEBSERVER_URL", f"http://127.0.0.1:{port}")
-    dagster = os.path.join(os.path.dirname(sys.executable), "dagster")
+    # dg runs the project in its own environment: this one.
+    os.environ["VIRTUAL_ENV"] = str(Path(sys.executable).parent.parent)
+    command = [str(Path(sys.executable).parent / "dg"), "dev", "-h", "127.0.0.1", "-p", str(port)]
+    # Its own process group, so that stopping it reaches the webserver, daemon and code servers
+    # it starts (which, started in the background, may ignore SIGINT and SIGTERM).
+    process = subprocess.Popen(command, cwd=PROJECT_ROOT, start_new_session=True)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        return subprocess.call(
-            [
-                dagster,
-                "dev",
-                "-w",
-                str(PROJECT_ROOT / "workspace.yaml"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-            ],
-            cwd=PROJECT_ROOT,
-        )
+        return process.wait()
     except KeyboardInterrupt:
         return 0
     finally:
+        _stop_group(process)
         if server is not None:
             server.stop()
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_group(process: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGINT)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=20)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

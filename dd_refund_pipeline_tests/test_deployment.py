@@ -11,6 +11,7 @@ say when no robot is configured. Every process is stopped at the end, also on fa
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import os
 import re
@@ -29,6 +30,9 @@ import httpx
 import psycopg2
 import pytest
 import sqlalchemy as sa
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
@@ -349,3 +353,22 @@ def test_a_backfill_through_the_webserver_runs_once_under_the_daemon(topology):
         services,
         120,
     )
+
+
+def test_the_image_lock_pins_what_pyproject_asks_for():
+    """deploy/requirements.lock (what the Dockerfile installs) satisfies pyproject.toml."""
+    declared = [Requirement(r) for r in importlib.metadata.requires("dd_refund_pipeline") or []]
+    wanted = [r for r in declared if r.marker is None or r.marker.evaluate({"extra": "deploy"})]
+    assert any(canonicalize_name(r.name) == "dagster-k8s" for r in wanted)
+    lock = (DEPLOY / "requirements.lock").read_text(encoding="utf-8")
+    pinned = {
+        canonicalize_name(name): Version(version)
+        for name, version in re.findall(r"^([A-Za-z0-9_.\-]+)==([^\s\\;]+)", lock, re.MULTILINE)
+    }
+    for requirement in wanted:
+        name = canonicalize_name(requirement.name)
+        assert name in pinned, f"{requirement.name} is not in deploy/requirements.lock"
+        assert pinned[name] in requirement.specifier, (
+            f"lock has {name}=={pinned[name]}, not {requirement}"
+        )
+    assert all("--hash=sha256:" in block for block in lock.split("==")[1:])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,6 +37,7 @@ from dd_refund_pipeline.refunds.loader import make_engine
 from dd_refund_pipeline_tests.conftest import AS_OF, _fresh, quiet_scan_calls
 from dd_refund_pipeline_tests.ground_truth import (
     ROOT,
+    dg_launch_command,
     expected_rows,
     matching,
     materialize_command,
@@ -262,17 +264,21 @@ def test_a_missing_setting_fails_the_run_at_start_naming_it(pipeline, monkeypatc
     assert not sa.inspect(pipeline["engine"]).has_table("hc_dd_fktk")  # nothing was written
 
 
-def test_a_materialization_from_the_command_line_runs_in_one_process(pipeline, tmp_path):
-    """Users run Dagster, not the core: the CLI's run executes its steps in its own process
-    (a process per step would import Dagster, pandas and pyarrow again for each)."""
+@pytest.mark.parametrize("command", [materialize_command, dg_launch_command])
+def test_a_materialization_from_the_command_line_runs_in_one_process(pipeline, command):
+    """Users run Dagster, not the core: the CLI's run (``dagster asset materialize`` and its
+    successor ``dg launch``) executes its steps in its own process (a process per step would
+    import Dagster, pandas and pyarrow again for each)."""
     home = Path(os.environ["DAGSTER_HOME"])
     home.mkdir(parents=True, exist_ok=True)
     completed = subprocess.run(
-        materialize_command("2026-11-01...2026-11-03"),
+        command("2026-11-01...2026-11-03"),
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
+        # dg runs in the project's environment: the one it finds in the project's .venv.
+        env={**os.environ, "VIRTUAL_ENV": str(Path(sys.executable).parent.parent)},
     )
     assert completed.returncode == 0, completed.stderr[-2000:]
     with dg.DagsterInstance.from_config(str(home)) as instance:

@@ -87,6 +87,8 @@ class AdoptionPlan:
     duplicates: Duplicates = field(default_factory=Duplicates)
     order: CopyOrder | None = None
     backup_rows: int | None = None
+    # What ``--apply`` did in this invocation, for its report.
+    applied: list[str] = field(default_factory=list)
 
     @property
     def blocking(self) -> list[str]:
@@ -116,6 +118,7 @@ class AdoptionPlan:
 
     def render(self) -> str:
         lines = [f"Adopting {self.table} in {self.url}"]
+        lines += [f"  applied: {step}" for step in self.applied]
         if not self.exists:
             lines.append(f"  {self.table} does not exist: the first run creates it. Ready.")
             return "\n".join(lines)
@@ -368,17 +371,21 @@ def _differs(copy: dict[str, Any], kept: dict[str, Any], ignored: set[str | None
 def apply(engine: Engine, spec: FormSpec, batch_ids: int = BATCH_IDS) -> AdoptionPlan:
     """Carry out the plan; every step can be rerun after an interruption."""
     plan = make_plan(engine, spec)
-    if not plan.exists:
-        ensure_schema(engine, spec)
-        return make_plan(engine, spec)
-    if plan.blocking:
+    if plan.exists and plan.blocking:
         raise AdoptionRefused("; ".join(plan.blocking))
+    applied = []
     if plan.duplicates.ids:
-        _move_duplicates(engine, spec, batch_ids)
-    if not plan.has_unique_key:
+        moved = _move_duplicates(engine, spec, batch_ids)
+        applied.append(f"moved {moved} older copies into {backup_table_name(plan.table)}")
+    if plan.exists and not plan.has_unique_key:
         _add_unique_key(engine, spec)
-    ensure_schema(engine, spec)
-    return make_plan(engine, spec)
+        applied.append(f"added UNIQUE KEY uk_{plan.table}_process_instance")
+    created = ensure_schema(engine, spec)
+    if created:
+        applied.append(f"created {', '.join(created)}")
+    after = make_plan(engine, spec)
+    after.applied = applied or ["nothing: the table was already adopted"]
+    return after
 
 
 def _move_duplicates(engine: Engine, spec: FormSpec, batch_ids: int) -> int:
