@@ -24,6 +24,7 @@ from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
 from dd_refund_pipeline.forms.spec import load_form_spec
 from dd_refund_pipeline.refunds import adopt
+from dd_refund_pipeline.refunds.existing_table import fitted_column
 from dd_refund_pipeline.refunds.loader import SchemaMismatchError, ensure_schema
 from dd_refund_pipeline_tests.conftest import AS_OF
 from dd_refund_pipeline_tests.ground_truth import expected_rows, pipeline_env, table
@@ -212,3 +213,60 @@ def test_apply_survives_an_interruption_then_a_real_run_keeps_the_table_exact(
         for c in result.get_asset_check_evaluations()
         if c.check_name != "no_forms_gone_upstream"
     )
+
+
+def _columns(engine: sa.Engine) -> list[dict[str, Any]]:
+    return sa.inspect(engine).get_columns("hc_dd_fktk")
+
+
+def test_existing_columns_are_fitted_so_nothing_is_cut_or_rounded(mysql_engine):
+    """A shorter VARCHAR quarantines what it cannot hold; a DATE gets the day; DECIMAL(18,4)
+    takes four places: each as the column holds it, never cut or rounded by MySQL."""
+    with mysql_engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "CREATE TABLE hc_dd_fktk (`extend_processInstanceId` VARCHAR(64) NOT NULL UNIQUE, "
+                "`order_no_new` VARCHAR(20), `datetime_new` DATE, `qty_count` BIGINT, "
+                "`sales_count` DECIMAL(18,4), `status` VARCHAR(32), `Document_Type` VARCHAR(32))"
+            )
+        )
+    columns = {c["name"]: c for c in _columns(mysql_engine)}
+    fitted = {
+        c.name: fitted_column(c, columns[c.name]).table_column.sql_type for c in SPEC.target.columns
+    }
+    assert fitted["order_no_new"] == "VARCHAR(20)"
+    assert fitted["datetime_new"] == "DATE"
+    assert fitted["sales_count"] == "DECIMAL(18,4)"
+    assert fitted["qty_count"] == "INT"
+    ensure_schema(mysql_engine, SPEC)  # writable as it is: no error
+
+
+@pytest.mark.parametrize(
+    ("column", "sql_type", "reason"),
+    [
+        ("sales_count", "DOUBLE", "binary floating point cannot hold amounts"),
+        ("sales_count", "DECIMAL(18,1)", "holds 1 decimal places; amounts have up to 2"),
+        (
+            "qty_count",
+            "VARCHAR(8) NOT NULL, `note` VARCHAR(8) NOT NULL",
+            "our inserts do not set it",
+        ),
+    ],
+)
+def test_what_cannot_be_written_into_is_named_and_apply_refuses(
+    mysql_engine, capsys, column, sql_type, reason
+):
+    types = {name: "VARCHAR(64)" for name in SPEC.target.column_names}
+    types.update({"datetime_new": "DATETIME", "qty_count": "INT", "sales_count": "DECIMAL(18,2)"})
+    types[column] = sql_type
+    ddl = ", ".join(f"`{name}` {sql}" for name, sql in types.items())
+    with mysql_engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE hc_dd_fktk ({ddl})"))
+    url = mysql_engine.url.render_as_string(hide_password=False)
+    assert adopt.main(["--database-url", url]) == 1
+    assert reason in capsys.readouterr().out
+    assert adopt.main(["--database-url", url, "--apply"]) == 3
+    assert reason in capsys.readouterr().err
+    assert not sa.inspect(mysql_engine).has_table("hc_dd_fktk_adopt_backup")
+    with pytest.raises(SchemaMismatchError, match=reason):
+        ensure_schema(mysql_engine, SPEC)

@@ -26,16 +26,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from dd_refund_pipeline.forms.spec import DEFAULT_FORM, FormSpec, load_form_spec
+from dd_refund_pipeline.forms.spec import FormSpec
+from dd_refund_pipeline.refunds.command_line import add_target_arguments, open_target
 from dd_refund_pipeline.refunds.existing_table import ColumnFinding, compare_columns
-from dd_refund_pipeline.refunds.loader import (
-    DatabaseError,
-    ensure_schema,
-    make_engine,
-    safe_url,
-    unique_on,
-)
-from dd_refund_pipeline.settings import MissingSettingError, database_url
+from dd_refund_pipeline.refunds.loader import DatabaseError, ensure_schema, safe_url, unique_on
+from dd_refund_pipeline.settings import MissingSettingError
 from dd_refund_pipeline.sqlfiles import read_sql
 
 BATCH_IDS = 500
@@ -425,18 +420,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--apply", action="store_true", help="carry out the plan")
-    parser.add_argument("--form", default=DEFAULT_FORM, help="form spec name or YAML path")
-    parser.add_argument(
-        "--database-url", default=None, help="SQLAlchemy URL (default: DD_REFUND_DATABASE_URL)"
-    )
+    add_target_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        url = args.database_url or database_url()
+        _url, spec, engine = open_target(args)
     except MissingSettingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    spec = load_form_spec(args.form)
-    engine = make_engine(url)
     try:
         plan = apply(engine, spec) if args.apply else make_plan(engine, spec)
     except AdoptionRefused as exc:

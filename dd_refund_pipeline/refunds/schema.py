@@ -10,29 +10,21 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from dd_refund_pipeline.forms.spec import DEFAULT_FORM, load_form_spec
-from dd_refund_pipeline.refunds.loader import DatabaseError, ensure_schema, make_engine, safe_url
-from dd_refund_pipeline.settings import MissingSettingError, database_url
+from dd_refund_pipeline.refunds.command_line import add_target_arguments, open_target
+from dd_refund_pipeline.refunds.loader import DatabaseError, ensure_schema, safe_url
+from dd_refund_pipeline.settings import MissingSettingError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m dd_refund_pipeline.refunds.schema", description=__doc__
     )
-    parser.add_argument(
-        "--database-url",
-        default=None,
-        help="SQLAlchemy URL (default: DD_REFUND_DATABASE_URL, required)",
-    )
-    parser.add_argument("--form", default=DEFAULT_FORM, help="form spec name or YAML path")
-    args = parser.parse_args(argv)
+    add_target_arguments(parser)
     try:
-        url = args.database_url or database_url()
+        url, spec, engine = open_target(parser.parse_args(argv))
     except MissingSettingError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    spec = load_form_spec(args.form)
-    engine = make_engine(url)
     try:
         created = ensure_schema(engine, spec)
     except DatabaseError as exc:
