@@ -13,16 +13,19 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
 from dd_refund_pipeline.definitions import defs
 from dd_refund_pipeline.defs.check_names import INSTANCE_IDS_UNIQUE, NO_REJECTS
 from dd_refund_pipeline.defs.resources import DingTalkRobot
+from dd_refund_pipeline.defs.run_metadata import preview
 from dd_refund_pipeline.defs.schedules import (
     RANGE_END_TAG,
     RANGE_START_TAG,
@@ -30,6 +33,7 @@ from dd_refund_pipeline.defs.schedules import (
     lookback_days,
 )
 from dd_refund_pipeline.defs.sensors import dingtalk_on_failed_checks, dingtalk_on_run_failure
+from dd_refund_pipeline.dingtalk import payload_json
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
@@ -292,3 +296,49 @@ def test_a_materialization_from_the_command_line_runs_in_one_process(pipeline, c
     assert table(pipeline["engine"]) == expected_rows(
         pipeline["emulator"], "2026-11-01", "2026-11-03"
     )
+
+
+def _markdown_rows(markdown: str) -> list[dict[str, str]]:
+    lines = [line for line in markdown.splitlines() if line.startswith("|")]
+    cells = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+    header, rows = cells[0], cells[2:]
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def test_money_in_the_ui_reads_exactly_as_stored(pipeline):
+    """The preview a person reads shows each amount as the table holds it, with its 2 places."""
+    result = materialize(pipeline, "2026-11-01", "2026-11-10")
+    assert result.success
+    materialization = result.asset_materializations_for_node("hc_dd_fktk")[0]
+    shown = _markdown_rows(str(materialization.metadata["preview"].value))
+    assert len(shown) == 10
+    with pipeline["engine"].connect() as conn:
+        query = sa.text("SELECT extend_processInstanceId, sales_count FROM hc_dd_fktk")
+        stored = {key: amount for key, amount in conn.execute(query)}
+    assert [row["sales_count"] for row in shown] == [
+        str(stored[row["extend_processInstanceId"]]) for row in shown
+    ]
+    # Six significant digits or more: tabulate's float parsing would print 123457.
+    frame = pd.DataFrame({"sales_count": [Decimal("123456.78"), Decimal("17832.60")]})
+    assert _markdown_rows(str(preview(frame).value)) == [
+        {"sales_count": "123456.78"},
+        {"sales_count": "17832.60"},
+    ]
+
+
+def test_rejected_samples_name_what_can_be_looked_up_in_yida(pipeline):
+    result = materialize(pipeline, "2026-10-20", "2026-11-10")
+    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == NO_REJECTS]
+    sample = _markdown_rows(str(check.metadata["sample"].value))
+    assert sample
+    by_key = {
+        payload_json.record_key(i.payload): i.payload
+        for i in matching(pipeline["emulator"], "2026-10-20", "2026-11-10")
+    }
+    for row in sample:
+        payload = by_key[row["record_key"]]
+        assert row["title"] == payload["title"] != ""
+        data = payload.get("data") or {}  # a damaged record may have no form data at all
+        assert row["serial_number"] == str(data.get("serialNumberField_lgk9jn2s", ""))
+        assert row["originator"].startswith(payload["originator"]["name"]["nameInChinese"])
+        assert row["created_at"][:10] in {row["partition_date"], ""}

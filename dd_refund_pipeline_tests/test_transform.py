@@ -268,3 +268,19 @@ def test_input_is_not_modified():
     before = copy.deepcopy(raw)
     transform_instances(raw, SPEC)
     assert raw == before
+
+
+def test_a_rejected_record_without_an_id_can_be_traced_in_yida():
+    """The sample names what a person can look up: 单号, title, originator, creation time."""
+    raw = instance(
+        processInstanceId="",
+        title="曾萱发起的付款退款申请",
+        originator={"userId": "0367628513060869757", "name": {"nameInChinese": "曾萱"}},
+    )
+    [reject] = transform_instances([raw], SPEC).rejects.to_dict("records")
+    assert reject["process_instance_id"] is None
+    assert reject["record_key"].startswith("sha1:")
+    assert reject["serial_number"] == "FKTK20261102007"
+    assert reject["title"] == "曾萱发起的付款退款申请"
+    assert reject["originator"] == "曾萱 (0367628513060869757)"
+    assert reject["created_at"] == "2026-11-02 00:30"  # 16:30 UTC is 00:30 the next day

@@ -32,11 +32,14 @@ def day_counts_table(columns: Mapping[str, Mapping[str, int]]) -> dg.MetadataVal
     frame = pd.DataFrame(columns).fillna(0).astype(int).rename_axis("day").reset_index()
     if frame.empty:
         return dg.MetadataValue.md("_no days_")
-    return dg.MetadataValue.md(frame.to_markdown(index=False))
+    return dg.MetadataValue.md(frame.to_markdown(index=False, disable_numparse=True))
 
 
 def preview(frame: pd.DataFrame, columns: list[str] | None = None) -> dg.MetadataValue:
     shown = frame[columns] if columns else frame
     if shown.empty:
         return dg.MetadataValue.md("_no rows_")
-    return dg.MetadataValue.md(shown.head(PREVIEW_ROWS).astype(str).to_markdown(index=False))
+    # Numbers stay the text they are: tabulate would re-parse them as floats and print 6
+    # significant digits (17832.68 as 17832.7), and money must read exactly as stored.
+    table = shown.head(PREVIEW_ROWS).astype(str).to_markdown(index=False, disable_numparse=True)
+    return dg.MetadataValue.md(table)

@@ -31,6 +31,11 @@ REJECT_COLUMNS = [
     "field",
     "reason",
     "raw_value",
+    # What a person can look the form up by in Yida when it has no usable id.
+    "serial_number",
+    "title",
+    "originator",
+    "created_at",
 ]
 ID_KEY = "processInstanceId"
 RAW_VALUE_LIMIT = 2000
@@ -433,6 +438,42 @@ def _local_day(moments: pd.Series, zone: ZoneInfo) -> pd.Series:
     return days.where(moments.notna(), None)
 
 
+def _tracing(columns: _Columns, spec: FormSpec, created: pd.Series, zone: ZoneInfo) -> pd.DataFrame:
+    """Per record: its serial number (单号), title, originator and creation time (China time)."""
+    serial = next((f.id for f in spec.source.fields.values() if f.kind == "serial"), None)
+    names = [_originator(r.get("originator")) for r in columns.raw]
+    local = created.dt.tz_convert(zone).dt.strftime("%Y-%m-%d %H:%M")
+    return (
+        pd.DataFrame(
+            {
+                "serial_number": _as_text(columns.field(serial)) if serial else None,
+                "title": _as_text(columns.instance("title")),
+                "originator": pd.Series(names, index=columns.index, dtype=object),
+                "created_at": local.where(created.notna(), None),
+            },
+            index=columns.index,
+        )
+        .astype(object)
+        .where(lambda frame: frame.notna(), None)
+    )
+
+
+def _originator(value: Any) -> str | None:
+    """``曾萱 (0367628513060869757)`` from Yida's originator object."""
+    if not isinstance(value, Mapping):
+        return None
+    name = value.get("name")
+    shown = (
+        name.get("nameInChinese") or name.get("nameInEnglish")
+        if isinstance(name, Mapping)
+        else name
+    )
+    user = value.get("userId")
+    if shown and user:
+        return f"{shown} ({user})"
+    return str(shown or user) if (shown or user) else None
+
+
 def empty_rejects() -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series(dtype=object) for name in REJECT_COLUMNS})
 
@@ -489,8 +530,10 @@ def transform_instances(
             else pd.Series([days[p] for p in positions], index=frame.index, dtype=object)
         )
         keys = _record_keys(batch, ids[found["row"].unique()])
+        traced = _tracing(columns, spec, created, zone).loc[found["row"]]
         rejects = pd.DataFrame(
             {
+                **{name: traced[name].to_numpy() for name in traced.columns},
                 "record_key": keys[found["row"]].to_numpy(),
                 "process_instance_id": ids[found["row"]]
                 .where(~_missing(ids[found["row"]]), None)
