@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -342,3 +343,28 @@ def test_rejected_samples_name_what_can_be_looked_up_in_yida(pipeline):
         assert row["serial_number"] == str(data.get("serialNumberField_lgk9jn2s", ""))
         assert row["originator"].startswith(payload["originator"]["name"]["nameInChinese"])
         assert row["created_at"][:10] in {row["partition_date"], ""}
+
+
+def _retries(result: dg.ExecuteInProcessResult) -> int:
+    return sum(e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY for e in result.all_events)
+
+
+def _failure(result: dg.ExecuteInProcessResult) -> str:
+    [event] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    return event.step_failure_data.error.message
+
+
+def test_failures_no_retry_can_fix_fail_at_once_saying_what_to_run(pipeline):
+    """Missing upstream files and a table we cannot write into: no retry, no 2-minute wait."""
+    started = time.monotonic()
+    result = materialize(pipeline, "2026-11-05", "2026-11-05", ["hc_dd_fktk"])
+    assert not result.success and _retries(result) == 0
+    message = _failure(result)
+    assert "never materialized for 2026-11-05" in message and "dg launch" in message
+
+    with pipeline["engine"].begin() as conn:
+        conn.execute(sa.text("CREATE TABLE hc_dd_fktk (extend_processInstanceId VARCHAR(64))"))
+    result = materialize(pipeline, "2026-11-05", "2026-11-05")
+    assert not result.success and _retries(result) == 0
+    assert "make adopt" in _failure(result)
+    assert time.monotonic() - started < 60

@@ -6,6 +6,7 @@ from typing import Any
 
 import dagster as dg
 import pandas as pd
+from sqlalchemy.engine import Engine
 
 from dd_refund_pipeline.defs import check_names as checks
 from dd_refund_pipeline.defs.form import FORM_SPEC
@@ -22,6 +23,9 @@ from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.readahead import read_ahead
 from dd_refund_pipeline.refunds.batches import RawInstances, RefundFrames, WindowSummary
 from dd_refund_pipeline.refunds.loader import (
+    DuplicateKeyError,
+    LoadResult,
+    SchemaMismatchError,
     check_connection,
     duplicate_keys,
     load_refund_batches,
@@ -199,6 +203,25 @@ def _gone_check(gone: GoneReport, policy: str, run_id: str) -> dg.AssetCheckResu
     )
 
 
+def _load(
+    context: dg.AssetExecutionContext,
+    engine: Engine,
+    frames: RefundFrames,
+    api_ids: set[str],
+    scope: SyncScope,
+    summary: WindowSummary,
+) -> tuple[LoadResult, pd.DataFrame, pd.DataFrame, str]:
+    """Load the run's days, then read back what the checks look at."""
+    check_connection(engine)
+    # A day at a time from the stored files (the next day read while this one is written), all
+    # in one transaction.
+    days = read_ahead(summary.watch(frames, KEY))
+    outcome = load_refund_batches(engine, FORM_SPEC, days, run_id=context.run_id, scope=scope)
+    # Every clean row comes from an API instance: reading the API's ids covers them all.
+    stored = stored_rows(engine, FORM_SPEC, sorted(api_ids))
+    return outcome, stored, duplicate_keys(engine, FORM_SPEC), safe_url(engine.url)
+
+
 def _scanned_in_this_run(context: dg.AssetExecutionContext) -> bool:
     """Whether this run read Yida for its days itself (not older stored files).
 
@@ -247,15 +270,19 @@ def hc_dd_fktk(
     summary = WindowSummary()
     engine = refund_database.engine()
     try:
-        check_connection(engine)
-        # A day at a time from the stored files (the next day read while this one is written),
-        # all in one transaction.
-        days = read_ahead(summary.watch(frames, KEY))
-        outcome = load_refund_batches(engine, FORM_SPEC, days, run_id=context.run_id, scope=scope)
-        # Every clean row comes from an API instance: reading the API's ids covers them all.
-        stored = stored_rows(engine, FORM_SPEC, sorted(api_ids))
-        duplicates = duplicate_keys(engine, FORM_SPEC)
-        where = safe_url(engine.url)
+        outcome, stored, duplicates, where = _load(context, engine, frames, api_ids, scope, summary)
+    except SchemaMismatchError as error:
+        # The table is the team's: no retry changes it.
+        raise dg.Failure(
+            description=f"{error}. Run `make adopt` for the whole comparison and plan.",
+            allow_retries=False,
+        ) from None
+    except DuplicateKeyError as error:
+        raise dg.Failure(
+            description=f"{error} across the run's days (stored files of different scans?): "
+            f"materialize all three assets for the range, which scans it once.",
+            allow_retries=False,
+        ) from None
     finally:
         engine.dispose()
     record_day_counts(context, summary.rows)

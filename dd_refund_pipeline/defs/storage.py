@@ -10,7 +10,12 @@ import dagster as dg
 from dd_refund_pipeline.defs.form import FORM_SPEC
 from dd_refund_pipeline.refunds.batches import RawInstances, RefundFrames
 from dd_refund_pipeline.settings import dagster_home
-from dd_refund_pipeline.storage import REJECTS_SCHEMA, PartitionFileStore, clean_schema
+from dd_refund_pipeline.storage import (
+    REJECTS_SCHEMA,
+    MissingPartitionError,
+    PartitionFileStore,
+    clean_schema,
+)
 
 CLEAN_SUFFIX, REJECTS_SUFFIX = ".parquet", ".rejects.parquet"
 
@@ -49,6 +54,39 @@ class RefundFileStorage(dg.ConfigurableIOManager):
         context.add_output_metadata({"storage": dg.MetadataValue.path(str(store.base / asset))})
 
     def load_input(self, context: dg.InputContext) -> RawInstances | RefundFrames:
+        try:
+            return self._load(context)
+        except MissingPartitionError:
+            # Nothing changes by waiting: fail at once, saying what to run instead.
+            raise dg.Failure(
+                description=self._missing_message(context), allow_retries=False
+            ) from None
+
+    def _missing_message(self, context: dg.InputContext) -> str:
+        store, upstream = self._store(), context.asset_key.to_user_string()
+        suffixes = (
+            [".jsonl"]
+            if context.dagster_type.typing_type is RawInstances
+            else [
+                CLEAN_SUFFIX,
+                REJECTS_SUFFIX,
+            ]
+        )
+        missing = [
+            key
+            for key in self._keys(context)
+            if not all(store.path(upstream, key, suffix).exists() for suffix in suffixes)
+        ]
+        days = ", ".join(missing[:10]) + (
+            f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        )
+        return (
+            f"{upstream} was never materialized for {days}, so there is nothing to read. "
+            f"Materialize the days with their upstream assets instead (in the UI: select all "
+            f"three assets; or dg launch --assets '*' --partition-range A...B)."
+        )
+
+    def _load(self, context: dg.InputContext) -> RawInstances | RefundFrames:
         store = self._store()
         asset = context.asset_key.to_user_string()
         keys = self._keys(context)

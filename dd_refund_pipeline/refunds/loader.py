@@ -55,6 +55,10 @@ class SchemaMismatchError(DatabaseError):
     """An existing table does not have what we write; we never alter it on our own."""
 
 
+class DuplicateKeyError(ValueError):
+    """One load holds a key twice: the later copy would silently win."""
+
+
 @dataclass(frozen=True)
 class LoadResult:
     """What one load did to the target table."""
@@ -347,7 +351,7 @@ class _Upsert:
         earlier = self._seen[at] == hashes if len(self._seen) else np.zeros(len(hashes), bool)
         repeated = int(pd.Series(hashes).duplicated().sum() + earlier.sum())
         if repeated:
-            raise ValueError(f"{repeated} duplicate {key} values in one load")
+            raise DuplicateKeyError(f"{repeated} duplicate {key} values in one load")
         self._seen = np.sort(np.concatenate([self._seen, hashes]))
         self._pending.append(clean)
         if sum(len(piece) for piece in self._pending) >= self.batch_size:
