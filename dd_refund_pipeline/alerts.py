@@ -66,30 +66,34 @@ def _header(heading: str, window: str, run_id: str, webserver_url: str | None) -
 
 
 def run_failure_message(
-    job: str,
+    subject: str,
     run_id: str,
     window: str,
     step_errors: Sequence[StepError],
     failed_checks: Sequence[FailedCheck],
     webserver_url: str | None,
 ) -> tuple[str, str]:
-    """Title and markdown of the alert for a failed run: what failed, and why."""
-    lines = _header(f"宜搭退款同步失败 · {job}", window, run_id, webserver_url)
+    """Title and markdown of the alert for a failed run: what failed, and why.
+
+    ``subject`` is what the run worked on as a person names it: our job, or the assets of a
+    run launched from the asset pages (never Dagster's internal ``__ASSET_JOB``).
+    """
+    lines = _header(f"宜搭退款同步失败 · {subject}", window, run_id, webserver_url)
     lines += [f"- 步骤 step `{step.step}`: {_clean(step.error)}" for step in step_errors]
     if failed_checks:
         lines.append("- 未通过的检查 failed checks:")
         lines += ["  " + line for line in _check_lines(failed_checks)]
-    return f"宜搭退款同步失败 {job}", "\n".join(lines)
+    return f"宜搭退款同步失败 {subject} {window}", "\n".join(lines)
 
 
 def failed_checks_message(
-    job: str,
+    subject: str,
     run_id: str,
     window: str,
     failed_checks: Sequence[FailedCheck],
     webserver_url: str | None,
 ) -> tuple[str, str]:
     """Title and markdown of the one message for all failed checks of a successful run."""
-    heading = f"宜搭退款同步: {len(failed_checks)} 项检查未通过 · {job}"
+    heading = f"宜搭退款同步: {len(failed_checks)} 项检查未通过 · {subject}"
     lines = [*_header(heading, window, run_id, webserver_url), *_check_lines(failed_checks)]
-    return f"宜搭退款检查未通过 {len(failed_checks)} 项", "\n".join(lines)
+    return f"宜搭退款检查未通过 {len(failed_checks)} 项 {window}", "\n".join(lines)

@@ -79,7 +79,7 @@ def test_failed_checks_message_is_one_aggregate():
         FailedCheck("hc_dd_fktk", "order_no_new_shaped", "WARN", "offending=1"),
     ]
     title, text = failed_checks_message("job", "abc", "2026-11-02", checks, None)
-    assert title == "宜搭退款检查未通过 2 项"
+    assert title == "宜搭退款检查未通过 2 项 2026-11-02"
     assert text.count("\n- **WARN**") == 2
     assert "run `abc`" in text
 

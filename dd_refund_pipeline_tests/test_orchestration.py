@@ -368,3 +368,32 @@ def test_failures_no_retry_can_fix_fail_at_once_saying_what_to_run(pipeline):
     assert not result.success and _retries(result) == 0
     assert "make adopt" in _failure(result)
     assert time.monotonic() - started < 60
+
+
+def test_alerts_of_ui_runs_name_the_assets_and_days_not_dagsters_internal_job(pipeline):
+    job = pipeline["defs"].resolve_implicit_global_asset_job_def()
+    job = job.get_subset(asset_selection={dg.AssetKey("hc_dd_fktk")})
+    result = job.execute_in_process(
+        tags={RANGE_START_TAG: "2026-11-06", RANGE_END_TAG: "2026-11-07"},
+        instance=pipeline["instance"],
+        raise_on_error=False,
+    )
+    assert not result.success and result.dagster_run.job_name == "__ASSET_JOB"
+    robot = DingTalkRobot(
+        base_url=pipeline["emulator"].base_url,
+        access_token=pipeline["emulator"].state.config.robot_access_token,
+        secret=pipeline["emulator"].state.config.robot_secret,
+    )
+    context = dg.build_run_status_sensor_context(
+        sensor_name="dingtalk_on_run_failure",
+        dagster_instance=pipeline["instance"],
+        dagster_run=result.dagster_run,
+        dagster_event=result.get_run_failure_event(),
+        resources={"dingtalk_robot": robot},
+    ).for_run_failure()
+    sent = len(pipeline["emulator"].state.robot.messages)
+    dingtalk_on_run_failure(context)
+    [message] = pipeline["emulator"].state.robot.messages[sent:]
+    title, text = message["markdown"]["title"], message["markdown"]["text"]
+    assert "__ASSET_JOB" not in title + text
+    assert "hc_dd_fktk" in title and "2026-11-06...2026-11-07" in title

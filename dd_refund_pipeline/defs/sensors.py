@@ -22,6 +22,21 @@ def run_window(tags: Mapping[str, str]) -> str:
     return tags.get("dagster/partition", "unpartitioned")
 
 
+def run_subject(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
+    """What a run worked on, as the team names it: our job, or the assets of a UI run.
+
+    Runs launched from the asset pages belong to Dagster's internal ``__ASSET_JOB``, a name
+    nobody defined; their assets (else the steps they planned) say what they were.
+    """
+    if not run.job_name.startswith("__"):
+        return run.job_name
+    assets = sorted(key.to_user_string() for key in run.asset_selection or ())
+    if not assets and run.execution_plan_snapshot_id:
+        plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+        assets = sorted(plan.step_keys_to_execute)
+    return ", ".join(assets) or "assets"
+
+
 def _summary(metadata: Mapping[str, dg.MetadataValue]) -> str:
     numbers = [
         f"{key}={value.value}"
@@ -99,7 +114,7 @@ def dingtalk_on_run_failure(
     if not steps and context.failure_event.message:
         steps = [StepError("run", context.failure_event.message)]
     title, text = run_failure_message(
-        run.job_name,
+        run_subject(context.instance, run),
         run.run_id,
         run_window(run.tags),
         steps,
@@ -123,6 +138,10 @@ def dingtalk_on_failed_checks(
     if not failed:
         return
     title, text = failed_checks_message(
-        run.job_name, run.run_id, run_window(run.tags), failed, dingtalk_robot.webserver_url
+        run_subject(context.instance, run),
+        run.run_id,
+        run_window(run.tags),
+        failed,
+        dingtalk_robot.webserver_url,
     )
     _deliver(context, dingtalk_robot, title, text)
