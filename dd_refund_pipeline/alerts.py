@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from dd_refund_pipeline.dingtalk.errors import scrub
 
@@ -97,3 +98,17 @@ def failed_checks_message(
     heading = f"宜搭退款同步: {len(failed_checks)} 项检查未通过 · {subject}"
     lines = [*_header(heading, window, run_id, webserver_url), *_check_lines(failed_checks)]
     return f"宜搭退款检查未通过 {len(failed_checks)} 项 {window}", "\n".join(lines)
+
+
+def late_table_message(
+    asset: str, day: str, deadline: str, failed_at: datetime, webserver_url: str | None
+) -> tuple[str, str]:
+    """Title and markdown of the alert for a table that missed its daily deadline."""
+    link = f" [资产 asset]({webserver_url.rstrip('/')}/assets/{asset})" if webserver_url else ""
+    lines = [
+        f"### 宜搭退款未按时入库 · {asset}",
+        f"- {day} 的退款单在 {deadline} (中国时间) 前未写入 `{asset}`: the day was not loaded "
+        f"by {deadline} China time (failing since {failed_at:%Y-%m-%d %H:%M}).",
+        "- 请检查当日 02:30 的定时运行 (dd_refund_daily_schedule) 是否失败或未启动。" + link,
+    ]
+    return f"宜搭退款未按时入库 {asset} {day}", "\n".join(lines)

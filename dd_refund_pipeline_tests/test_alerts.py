@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import dagster as dg
 
 from dd_refund_pipeline.alerts import (
@@ -12,6 +14,9 @@ from dd_refund_pipeline.alerts import (
 )
 from dd_refund_pipeline.defs.resources import DingTalkRobot
 from dd_refund_pipeline.dingtalk.robot import RobotSender
+from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+
+TABLE = dg.AssetKey("hc_dd_fktk")
 
 
 def sender(server, **options) -> RobotSender:
@@ -120,3 +125,48 @@ def test_an_unconfigured_robot_is_named_in_the_sensor_tick_log(capfd):
 @dg.asset
 def _failing_asset() -> None:
     raise RuntimeError("boom: the upstream is gone")
+
+
+def test_a_late_day_is_alerted_once_from_the_freshness_policy(make_emulator):
+    """The daemon evaluates hc_dd_fktk's FreshnessPolicy; a Failing state reaches the group once,
+    and no freshness step runs inside a backfill any more."""
+    from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
+
+    from dd_refund_pipeline.definitions import defs
+    from dd_refund_pipeline.defs.freshness import hc_dd_fktk_freshness_sensor
+
+    policy = defs().resolve_assets_def("hc_dd_fktk").specs_by_key[TABLE].freshness_policy
+    assert policy.deadline_cron == "0 9 * * *" and policy.timezone == "Asia/Shanghai"
+    job = defs().resolve_implicit_global_asset_job_def()
+    assert not [step for step in job.graph.node_names() if "freshness" in step]
+
+    server = make_emulator(instances=1)
+    config = server.state.config
+    robot = DingTalkRobot(
+        base_url=server.base_url,
+        access_token=config.robot_access_token,
+        secret=config.robot_secret,
+    )
+    failing_since = datetime(2026, 11, 21, 9, 0, 30, tzinfo=CHINA_TZ).timestamp()
+    with dg.instance_for_test() as instance:
+        context = dg.build_sensor_context(instance=instance, resources={"dingtalk_robot": robot})
+        assert hc_dd_fktk_freshness_sensor(context).skip_reason is not None  # nothing yet
+        # What the freshness daemon records when 09:00 passes without yesterday's load.
+        instance._report_runless_asset_event(  # the daemon's own call
+            asset_event=FreshnessStateChange(
+                key=TABLE,
+                previous_state=FreshnessState.PASS,
+                new_state=FreshnessState.FAIL,
+                state_change_timestamp=failing_since,
+            )
+        )
+        first = hc_dd_fktk_freshness_sensor(context)
+        again = hc_dd_fktk_freshness_sensor(
+            dg.build_sensor_context(
+                instance=instance, cursor=first.cursor, resources={"dingtalk_robot": robot}
+            )
+        )
+    [message] = server.state.robot.messages
+    assert message["markdown"]["title"] == "宜搭退款未按时入库 hc_dd_fktk 2026-11-20"
+    assert "09:00" in message["markdown"]["text"]
+    assert again.skip_reason and "already reported" in again.skip_reason.skip_message

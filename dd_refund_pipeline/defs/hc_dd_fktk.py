@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from dd_refund_pipeline.defs import check_names as checks
 from dd_refund_pipeline.defs.form import FORM_SPEC
+from dd_refund_pipeline.defs.freshness import hc_dd_fktk_freshness_policy
 from dd_refund_pipeline.defs.partitions import refund_days
 from dd_refund_pipeline.defs.resources import RefundDatabase
 from dd_refund_pipeline.defs.run_metadata import (
@@ -246,6 +247,7 @@ def _scanned_in_this_run(context: dg.AssetExecutionContext) -> bool:
     kinds={"mysql"},
     metadata={"dagster/table_name": TARGET.table, "dagster/column_schema": _column_schema()},
     check_specs=CHECK_SPECS,
+    freshness_policy=hc_dd_fktk_freshness_policy,
     retry_policy=dg.RetryPolicy(
         max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
     ),

@@ -2,14 +2,10 @@
 
 import dagster as dg
 
-from dd_refund_pipeline.defs.freshness import hc_dd_fktk_freshness_checks
 from dd_refund_pipeline.defs.run_metadata import GROUP
 
 dd_refund_sync_job = dg.define_asset_job(
     "dd_refund_sync_job",
-    # The freshness check has its own sensor: a backfill of old days says nothing about whether
-    # yesterday arrived on time.
-    selection=dg.AssetSelection.groups(GROUP)
-    - dg.AssetSelection.checks(*hc_dd_fktk_freshness_checks),
+    selection=dg.AssetSelection.groups(GROUP),
     description="Approved refund forms from DingTalk Yida into hc_dd_fktk, for a range of days.",
 )

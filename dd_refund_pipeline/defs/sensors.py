@@ -76,8 +76,8 @@ def _root_cause(event: dg.DagsterEvent) -> str:
     return error.message.strip() if error else "unknown error"
 
 
-def _deliver(
-    context: dg.RunStatusSensorContext, robot: DingTalkRobot, title: str, text: str
+def deliver(
+    context: dg.SensorEvaluationContext, robot: DingTalkRobot, title: str, text: str
 ) -> None:
     """Send, or log why not; an alert that cannot be sent never breaks the sensor."""
     if not robot.access_token:
@@ -121,7 +121,7 @@ def dingtalk_on_run_failure(
         failed_checks_of_run(context.instance, run.run_id),
         dingtalk_robot.webserver_url,
     )
-    _deliver(context, dingtalk_robot, title, text)
+    deliver(context, dingtalk_robot, title, text)
 
 
 @dg.run_status_sensor(
@@ -144,4 +144,4 @@ def dingtalk_on_failed_checks(
         failed,
         dingtalk_robot.webserver_url,
     )
-    _deliver(context, dingtalk_robot, title, text)
+    deliver(context, dingtalk_robot, title, text)
