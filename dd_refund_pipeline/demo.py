@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import warnings
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
@@ -83,13 +86,17 @@ def start_emulator(port: int = 0) -> EmulatorServer | None:
 
 
 def run() -> int:
-    """Materialize the last 25 complete days once, then print a summary."""
+    """Materialize the last 25 complete days once, then print a summary (the log to a file)."""
     import dagster as dg
 
     from dd_refund_pipeline.definitions import defs
     from dd_refund_pipeline.defs.form import FORM_SPEC
     from dd_refund_pipeline.defs.schedules import lookback_days, range_run_request
 
+    # Dagster's notices about its own API's maturity are for the project's developers, not for
+    # someone running the demo.
+    for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning):
+        warnings.filterwarnings("ignore", category=category)
     prepare_home()
     server = start_emulator()
     try:
@@ -98,31 +105,76 @@ def run() -> int:
         job = defs().resolve_job_def("dd_refund_sync_job")
         with dg.DagsterInstance.get() as instance:
             result = job.execute_in_process(
-                tags=range_run_request(keys).tags, instance=instance, raise_on_error=False
+                tags=range_run_request(keys).tags,
+                instance=instance,
+                raise_on_error=False,
+                # The full log goes to a file (below); the terminal gets a line per step.
+                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             )
+            log = write_run_log(instance, result.run_id)
+        print_steps(result)
         print_summary(result)
+        print(f"full log: {log}")
         return 0 if result.success else 1
     finally:
         if server is not None:
             server.stop()
 
 
+def write_run_log(instance: object, run_id: str) -> Path:
+    """Every event of the run, a line each, in ``$DAGSTER_HOME/logs/run-<id>.log``."""
+    import dagster as dg
+
+    assert isinstance(instance, dg.DagsterInstance)
+    path = dagster_home() / "logs" / f"run-{run_id[:8]}.log"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as out:
+        for entry in instance.all_logs(run_id):
+            event = entry.dagster_event
+            text = entry.user_message or (event.message if event and event.message else "")
+            when = datetime.fromtimestamp(entry.timestamp, tz=CHINA_TZ)
+            level = logging.getLevelName(entry.level)
+            out.write(f"{when:%H:%M:%S} {level:<7} {entry.step_key or '-'}: {text}\n")
+    return path
+
+
+def print_steps(result: object) -> None:
+    """One line per step: how it ended and how long it took."""
+    import dagster as dg
+
+    assert isinstance(result, dg.ExecuteInProcessResult)
+    for record in result.all_events:
+        if record.event_type in (
+            dg.DagsterEventType.STEP_SUCCESS,
+            dg.DagsterEventType.STEP_FAILURE,
+        ):
+            done = "done" if record.event_type == dg.DagsterEventType.STEP_SUCCESS else "FAILED"
+            seconds = getattr(record.event_specific_data, "duration_ms", None)
+            took = f" in {seconds / 1000:.1f} s" if seconds else ""
+            print(f"  {record.step_key}: {done}{took}")
+
+
 def print_summary(result: object) -> None:
     import dagster as dg
 
     assert isinstance(result, dg.ExecuteInProcessResult)
-    rows = {
-        m.partition: m.metadata["dagster/row_count"].value
-        for m in result.asset_materializations_for_node("hc_dd_fktk")
-    }
+    table = result.asset_materializations_for_node("hc_dd_fktk")
+    rows = {m.partition: int(m.metadata["rows_of_day"].value) for m in table}  # type: ignore[arg-type]
     print("\nrows per day in hc_dd_fktk:")
     for day, count in sorted(rows.items()):
         print(f"  {day}  {count}")
-    print(f"  total {sum(int(v) for v in rows.values())}")  # type: ignore[call-overload]
+    print(f"  total {sum(rows.values())}")
+    if table:
+        loaded = {k: table[0].metadata[k].value for k in ("inserted", "updated", "unchanged")}
+        cleaned = result.asset_materializations_for_node("refund_payments")
+        rejected = cleaned[0].metadata["rejected_records"].value if cleaned else 0
+        print(
+            f"  inserted {loaded['inserted']}, updated {loaded['updated']}, unchanged "
+            f"{loaded['unchanged']}, rejected {rejected} (a rerun inserts and updates nothing)"
+        )
     print("\nchecks:")
-    for check in result.get_asset_check_evaluations():
-        state = "passed" if check.passed else f"FAILED ({check.severity.value})"
-        print(f"  {check.asset_key.to_user_string()}.{check.check_name}: {state}")
+    for line in check_lines(result.get_asset_check_evaluations()):
+        print(f"  {line}")
     print(f"\nrun {'succeeded' if result.success else 'FAILED'}: {result.run_id}")
     print(
         f"table: {safe_url(database_url())} (hc_dd_fktk; rejects in hc_dd_fktk_rejects, "
@@ -130,6 +182,27 @@ def print_summary(result: object) -> None:
     )
     print(f"files: {dagster_home() / 'dd_refund_storage'}")
     print("UI: make dev, then http://127.0.0.1:3000")
+
+
+def check_lines(evaluations: Sequence[Any]) -> list[str]:
+    """One line per check: passed, or the days it failed on (per-day checks name their days)."""
+    grouped: dict[str, list[Any]] = {}
+    for evaluation in evaluations:
+        name = f"{evaluation.asset_key.to_user_string()}.{evaluation.check_name}"
+        grouped.setdefault(name, []).append(evaluation)
+    lines = []
+    for name, found in grouped.items():
+        failed = [e for e in found if not e.passed]
+        days = len({e.partition for e in found if e.partition})
+        scope = f" ({days} days)" if days else ""
+        if not failed:
+            lines.append(f"{name}: passed{scope}")
+            continue
+        failing = sorted(str(e.partition) for e in failed if e.partition)
+        where = f" on {len(failing)} of {days} days: {', '.join(failing[:5])}" if failing else ""
+        more = " …" if len(failing) > 5 else ""
+        lines.append(f"{name}: FAILED ({failed[0].severity.value}){where}{more}")
+    return lines
 
 
 def dev(port: int) -> int:

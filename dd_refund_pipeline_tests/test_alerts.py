@@ -90,15 +90,11 @@ def test_failed_checks_message_is_one_aggregate():
 
 
 def test_alert_sensors_are_on_by_default():
-    from dd_refund_pipeline.definitions import defs
+    from dd_refund_pipeline.defs.freshness import hc_dd_fktk_freshness_sensor
+    from dd_refund_pipeline.defs.sensors import dingtalk_on_failed_checks, dingtalk_on_run_failure
 
-    sensors = {s.name: s for s in defs().sensors}
-    for name in (
-        "dingtalk_on_run_failure",
-        "dingtalk_on_failed_checks",
-        "hc_dd_fktk_freshness_sensor",
-    ):
-        assert sensors[name].default_status == dg.DefaultSensorStatus.RUNNING
+    for sensor in (dingtalk_on_run_failure, dingtalk_on_failed_checks, hc_dd_fktk_freshness_sensor):
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
 
 
 def test_an_unconfigured_robot_is_named_in_the_sensor_tick_log(capfd):
@@ -132,13 +128,12 @@ def test_a_late_day_is_alerted_once_from_the_freshness_policy(make_emulator):
     and no freshness step runs inside a backfill any more."""
     from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
 
-    from dd_refund_pipeline.definitions import defs
     from dd_refund_pipeline.defs.freshness import hc_dd_fktk_freshness_sensor
+    from dd_refund_pipeline.defs.hc_dd_fktk import hc_dd_fktk
 
-    policy = defs().resolve_assets_def("hc_dd_fktk").specs_by_key[TABLE].freshness_policy
+    policy = hc_dd_fktk.specs_by_key[TABLE].freshness_policy
     assert policy.deadline_cron == "0 9 * * *" and policy.timezone == "Asia/Shanghai"
-    job = defs().resolve_implicit_global_asset_job_def()
-    assert not [step for step in job.graph.node_names() if "freshness" in step]
+    assert not [key for key in hc_dd_fktk.check_keys if "freshness" in key.name]
 
     server = make_emulator(instances=1)
     config = server.state.config

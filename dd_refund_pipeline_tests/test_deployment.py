@@ -306,7 +306,7 @@ def test_a_backfill_through_the_webserver_runs_once_under_the_daemon(topology):
     assert scan["api_list_calls"] > 0 and scan["api_quota"].startswith("this month (")
     tables = graphql(MATERIALIZATIONS, path=["hc_dd_fktk"])["assetOrError"]["assetMaterializations"]
     per_day = {
-        m["partition"]: _metadata(m["metadataEntries"])["dagster/row_count"]
+        m["partition"]: _metadata(m["metadataEntries"])["rows_of_day"]
         for m in tables
         if m["runId"] == run["runId"]
     }

@@ -22,6 +22,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from dd_refund_pipeline.definitions import defs
 from dd_refund_pipeline.defs.check_names import INSTANCE_IDS_UNIQUE, NO_REJECTS
@@ -120,13 +121,13 @@ def test_a_three_day_range_loads_exactly_the_expected_rows(pipeline):
     # (damaged records included, which are not rows).
     returned = matching(pipeline["emulator"], "2026-11-01", "2026-11-03")
     assert list_calls(pipeline) - calls_before == quiet_scan_calls(len(returned))
-    per_day = {
-        m.partition: m.metadata["dagster/row_count"].value
-        for m in result.asset_materializations_for_node("hc_dd_fktk")
-    }
+    materializations = result.asset_materializations_for_node("hc_dd_fktk")
+    per_day = {m.partition: m.metadata["rows_of_day"].value for m in materializations}
     assert set(per_day) == {"2026-11-01", "2026-11-02", "2026-11-03"}
     assert sum(per_day.values()) == len(expected)
     assert len(set(per_day.values())) > 1  # each day its own count, not the window total
+    # The asset overview's "Row count" is the table's, not the last day's.
+    assert {m.metadata["dagster/row_count"].value for m in materializations} == {len(expected)}
     stored = Path(pipeline["storage"], "yida_refund_instances", "2026-11-02.jsonl")
     assert all(json.loads(line)["processInstanceId"] for line in stored.read_text().splitlines())
 
@@ -197,7 +198,9 @@ def test_failed_warn_checks_of_a_successful_run_send_one_message(pipeline):
     result = materialize(pipeline, "2026-10-20", "2026-11-10")
     assert result.success
     failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
-    assert [c.check_name for c in failed] == [NO_REJECTS]  # the emulator's 2% malformed forms
+    assert {c.check_name for c in failed} == {NO_REJECTS}  # the emulator's 2% malformed forms
+    failing_days = sorted(c.partition for c in failed)
+    assert len(failing_days) > 1 and all(failing_days)  # one verdict per day
     robot = DingTalkRobot(
         base_url=pipeline["emulator"].base_url,
         access_token=pipeline["emulator"].state.config.robot_access_token,
@@ -220,6 +223,7 @@ def test_failed_warn_checks_of_a_successful_run_send_one_message(pipeline):
     dingtalk_on_failed_checks(context)
     [message] = pipeline["emulator"].state.robot.messages[sent:]
     assert NO_REJECTS in message["markdown"]["text"]
+    assert f"{len(failing_days)} day(s): {failing_days[0]}" in message["markdown"]["text"]
     assert "2026-10-20...2026-11-10" in message["markdown"]["text"]
 
 
@@ -329,8 +333,12 @@ def test_money_in_the_ui_reads_exactly_as_stored(pipeline):
 
 def test_rejected_samples_name_what_can_be_looked_up_in_yida(pipeline):
     result = materialize(pipeline, "2026-10-20", "2026-11-10")
-    [check] = [c for c in result.get_asset_check_evaluations() if c.check_name == NO_REJECTS]
-    sample = _markdown_rows(str(check.metadata["sample"].value))
+    failed = [
+        c
+        for c in result.get_asset_check_evaluations()
+        if c.check_name == NO_REJECTS and not c.passed
+    ]
+    sample = [row for c in failed for row in _markdown_rows(str(c.metadata["sample"].value))]
     assert sample
     by_key = {
         payload_json.record_key(i.payload): i.payload
@@ -397,3 +405,46 @@ def test_alerts_of_ui_runs_name_the_assets_and_days_not_dagsters_internal_job(pi
     title, text = message["markdown"]["title"], message["markdown"]["text"]
     assert "__ASSET_JOB" not in title + text
     assert "hc_dd_fktk" in title and "2026-11-06...2026-11-07" in title
+
+
+def _failing_days(result: dg.ExecuteInProcessResult, check: str) -> set[str]:
+    return {
+        str(c.partition)
+        for c in result.get_asset_check_evaluations()
+        if c.check_name == check and not c.passed
+    }
+
+
+def test_a_days_failed_check_stays_visible_until_that_day_passes(
+    pipeline, make_emulator, monkeypatch
+):
+    """What the Checks tab shows, read from the instance: each day's latest verdict, kept while
+    other days are backfilled; the history holds evaluations, one per day, no skipped noise."""
+    # A private copy of the module's emulator: this test repairs a day's damaged forms.
+    server = make_emulator(instances=3000, seed=7, malformed_rate=0.02)
+    monkeypatch.setenv("DINGTALK_BASE_URL", server.base_url)
+    failing = _failing_days(materialize(pipeline, "2026-10-20", "2026-11-10"), NO_REJECTS)
+    assert failing
+    later = materialize(pipeline, "2026-11-11", "2026-11-15")  # other days
+    assert later.success and len(_failing_days(later, NO_REJECTS)) < 5
+    failing |= _failing_days(later, NO_REJECTS)
+    storage = pipeline["instance"].event_log_storage
+    key = dg.AssetCheckKey(dg.AssetKey("hc_dd_fktk"), NO_REJECTS)
+    infos = storage.get_asset_check_partition_info([key])
+    latest = {i.partition_key: i.latest_execution_status for i in infos}
+    failed = AssetCheckExecutionRecordStatus.FAILED
+    assert {day for day, status in latest.items() if status == failed} == failing
+    assert len(latest) == 22 + 5 and None not in latest  # every verdict belongs to a day
+    history = storage.get_asset_check_execution_history(key, limit=1000)
+    assert len(history) == 22 + 5  # one evaluation per day of each run
+    assert not [r for r in history if r.status == AssetCheckExecutionRecordStatus.PLANNED]
+
+    # A later evaluation of a failing day replaces its verdict; the others stay.
+    day = sorted(failing)[0]
+    for damaged in [i for i in matching(server, day, day) if i.malformed]:
+        server.state.store.delete(damaged)
+    assert materialize(pipeline, day, day).success
+    infos = storage.get_asset_check_partition_info([key])
+    latest = {i.partition_key: i.latest_execution_status for i in infos}
+    assert latest[day] == AssetCheckExecutionRecordStatus.SUCCEEDED
+    assert {d for d, status in latest.items() if status == failed} == failing - {day}

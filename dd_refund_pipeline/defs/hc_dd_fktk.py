@@ -1,8 +1,7 @@
 """Asset ``hc_dd_fktk``: the finance table, upserted with the run's rows, and checked after."""
 
-import re
-from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Iterator
+from datetime import datetime
 
 import dagster as dg
 import pandas as pd
@@ -17,12 +16,12 @@ from dd_refund_pipeline.defs.run_metadata import (
     GROUP,
     day_counts_table,
     preview,
-    record_day_counts,
     window_label,
 )
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.readahead import read_ahead
 from dd_refund_pipeline.refunds.batches import RawInstances, RefundFrames, WindowSummary
+from dd_refund_pipeline.refunds.day_checks import DayFacts, Verdict, day_verdicts
 from dd_refund_pipeline.refunds.loader import (
     DuplicateKeyError,
     LoadResult,
@@ -32,9 +31,9 @@ from dd_refund_pipeline.refunds.loader import (
     load_refund_batches,
     safe_url,
     stored_rows,
+    table_rows,
 )
 from dd_refund_pipeline.refunds.sync_state import GoneReport, SyncScope
-from dd_refund_pipeline.refunds.transform import EARLIEST_DATE
 
 TARGET = FORM_SPEC.target
 KEY = TARGET.key
@@ -57,149 +56,88 @@ def _column_schema() -> dg.TableSchema:
     )
 
 
-def _spec(name: str, description: str, severity_hint: str = "") -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(name, asset=ASSET, description=f"{description}{severity_hint}")
+def _spec(name: str, description: str, per_day: bool = True) -> dg.AssetCheckSpec:
+    # Checks of a day's rows are partitioned: the UI keeps each day's verdict until a later
+    # evaluation of that day replaces it (a backfill of other days cannot hide it).
+    return dg.AssetCheckSpec(
+        name,
+        asset=ASSET,
+        description=description,
+        partitions_def=refund_days if per_day else None,
+    )
 
 
 CHECK_SPECS = [
-    _spec(checks.TABLE_KEYS_UNIQUE, "No processInstanceId is stored twice in the table."),
+    _spec(
+        checks.TABLE_KEYS_UNIQUE,
+        "No processInstanceId is stored twice in the table (the whole table, every run).",
+        per_day=False,
+    ),
     _spec(
         checks.TABLE_COMPLETE,
-        "For the run's days: rows in the table = unique instances the "
-        "API returned − rejected records.",
+        "For each day: rows in the table = unique instances the API returned − rejected records.",
     ),
-    _spec(checks.AMOUNTS_POSITIVE, "Stored sales_count of the run's rows is > 0.", " (WARN)"),
-    _spec(checks.ORDER_NUMBERS_SHAPED, "Stored order_no_new is the serial plus (FKTK).", " (WARN)"),
-    _spec(
-        checks.TIMES_SANE, "Stored datetime_new lies between 2000-01-01 and tomorrow.", " (WARN)"
-    ),
-    _spec(checks.NO_REJECTS, "No source record of the run's days was rejected.", " (WARN)"),
+    _spec(checks.AMOUNTS_POSITIVE, "Stored sales_count of the day's rows is > 0 (WARN)."),
+    _spec(checks.ORDER_NUMBERS_SHAPED, "Stored order_no_new is the serial plus (FKTK) (WARN)."),
+    _spec(checks.TIMES_SANE, "Stored datetime_new lies between 2000-01-01 and tomorrow (WARN)."),
+    _spec(checks.NO_REJECTS, "No source record of the day was rejected (WARN)."),
     _spec(
         checks.NO_GONE_UPSTREAM,
-        "No row of the run's days belongs to a form Yida no longer returns (deleted, withdrawn "
-        "or edited out of the filter). With DD_REFUND_GONE_UPSTREAM=delete such rows are removed "
-        "and listed here.",
-        " (WARN)",
+        "No row of the day belongs to a form Yida no longer returns (deleted, withdrawn or "
+        "edited out of the filter). With DD_REFUND_GONE_UPSTREAM=delete such rows are removed "
+        "and listed here (WARN).",
     ),
 ]
 
 
-def _result(
-    name: str, offenders: pd.DataFrame, severity: dg.AssetCheckSeverity, **metadata: Any
-) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        check_name=name,
-        passed=offenders.empty,
-        severity=severity,
-        metadata={
-            "offending": len(offenders),
-            "sample": preview(offenders.head(checks.SAMPLE_SIZE)),
-            **metadata,
-        },
+def _evaluation(verdict: Verdict, day: str) -> dg.AssetCheckEvaluation:
+    samples = {name: preview(frame) for name, frame in verdict.samples.items()}
+    return dg.AssetCheckEvaluation(
+        asset_key=dg.AssetKey(ASSET),
+        check_name=verdict.check,
+        passed=verdict.passed,
+        severity=dg.AssetCheckSeverity(verdict.severity),
+        description=f"{day}: {verdict.description}",
+        metadata={"day": day, **verdict.counts, **samples},
+        partition=day,
     )
 
 
-def _validity_checks(stored: pd.DataFrame) -> list[dg.AssetCheckResult]:
-    warn = dg.AssetCheckSeverity.WARN
-    pattern = TARGET.column("order_no_new").pattern or ".*"
-    tomorrow = datetime.now(tz=CHINA_TZ).replace(tzinfo=None) + timedelta(days=1)
-    earliest = EARLIEST_DATE.replace(tzinfo=None)
-    shaped = stored["order_no_new"].map(lambda v: bool(re.match(pattern, str(v))))
-    times = stored["datetime_new"]
-    return [
-        _result(
-            checks.AMOUNTS_POSITIVE, stored[stored["sales_count"] <= 0], warn, checked=len(stored)
-        ),
-        _result(
-            checks.ORDER_NUMBERS_SHAPED, stored[~shaped], warn, checked=len(stored), pattern=pattern
-        ),
-        _result(
-            checks.TIMES_SANE,
-            stored[(times < earliest) | (times > tomorrow)],
-            warn,
-            checked=len(stored),
-        ),
-    ]
+def _reported_gone(gone: GoneReport, run_id: str) -> pd.DataFrame:
+    """Rows to name: adopted ones (in the table before any sync) only by the run that found
+    them; a flagged row of a form gone upstream by every run of its day."""
+    rows = gone.rows
+    if rows.empty:
+        return rows
+    return rows[(rows["adopted"] == 0) | (rows["first_seen_run"] == run_id)]
 
 
-def _completeness(
-    api_ids: set[str], anonymous: int, rejects: pd.DataFrame, stored: pd.DataFrame
-) -> dg.AssetCheckResult:
-    rejected = {str(k) for k in rejects["process_instance_id"].dropna()} & api_ids
-    expected = api_ids - rejected
-    present = set(stored[KEY])
-    missing = sorted(expected - present)
-    unexpected = sorted((present & api_ids) - expected)
+def _day_facts(
+    day: str,
+    raw: RawInstances,
+    summary: WindowSummary,
+    stored: pd.DataFrame,
+    rejects: pd.DataFrame,
+    gone: pd.DataFrame,
+) -> DayFacts:
+    of_day = stored[stored[KEY].isin(summary.day_keys.get(day, set()))]
+    return DayFacts(
+        day=day,
+        api_keys=raw.keys(day),
+        stored=of_day,
+        rejects=rejects[rejects["partition_date"] == day] if len(rejects) else rejects,
+        gone=gone[gone["partition_date"] == day] if len(gone) else gone,
+    )
+
+
+def _table_unique(duplicates: pd.DataFrame) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
-        check_name=checks.TABLE_COMPLETE,
-        passed=not missing and not unexpected,
+        check_name=checks.TABLE_KEYS_UNIQUE,
+        passed=duplicates.empty,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={
-            "unique_api_instances": len(api_ids),
-            "instances_without_id": anonymous,
-            "rejected_instances": len(rejected),
-            "expected_rows": len(expected),
-            "rows_in_table": len(present & api_ids),
-            "missing_rows": len(missing),
-            "missing_sample": ", ".join(missing[: checks.SAMPLE_SIZE]) or "-",
-            # A record rejected now whose earlier, valid version is still in the table.
-            "rejected_but_stored": len(unexpected),
-            "rejected_but_stored_sample": ", ".join(unexpected[: checks.SAMPLE_SIZE]) or "-",
-        },
-    )
-
-
-# What a reviewer needs to find a rejected form in Yida, even one without a usable id.
-REJECT_SHOWN = [
-    "partition_date",
-    "serial_number",
-    "title",
-    "originator",
-    "created_at",
-    "process_instance_id",
-    "record_key",
-    "field",
-    "reason",
-    "raw_value",
-]
-
-
-def _rejects_check(rejects: pd.DataFrame) -> dg.AssetCheckResult:
-    return _result(
-        checks.NO_REJECTS,
-        # Day files written before these columns existed lack them: shown empty, not an error.
-        rejects.reindex(columns=REJECT_SHOWN).astype(object).fillna(""),
-        dg.AssetCheckSeverity.WARN,
-        rejected_records=int(rejects["record_key"].nunique()) if len(rejects) else 0,
-    )
-
-
-GONE_SHOWN = ["process_instance_id", "partition_date", "order_no_new", "sales_count", "gone_since"]
-
-
-def _gone_check(gone: GoneReport, policy: str, run_id: str) -> dg.AssetCheckResult:
-    """Rows of the run's days whose forms Yida no longer returns: named (flag) or removed."""
-    removed = remaining = pd.DataFrame(columns=GONE_SHOWN)
-    if not gone.rows.empty:
-        rows = gone.rows
-        # Adopted rows (in the table before any sync) are reported by the run that found them;
-        # a flagged row of a form gone upstream is named by every run of its day.
-        reported = rows[(rows["adopted"] == 0) | (rows["first_seen_run"] == run_id)]
-        removed = reported[reported["removed"]]
-        remaining = reported[reported["row_key"].notna() & ~reported["removed"]]
-    return dg.AssetCheckResult(
-        check_name=checks.NO_GONE_UPSTREAM,
-        passed=remaining.empty,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "policy": policy,
-            "gone_upstream_rows": len(remaining),
-            "newly_gone": gone.newly_gone,
-            "came_back": gone.came_back,
-            "removed": gone.removed,
-            "adopted_not_returned": gone.adopted,
-            "sample": preview(remaining.head(checks.SAMPLE_SIZE), GONE_SHOWN),
-            "removed_sample": preview(removed.head(checks.SAMPLE_SIZE), GONE_SHOWN),
+            "offending": len(duplicates),
+            "sample": preview(duplicates.head(checks.SAMPLE_SIZE)),
         },
     )
 
@@ -211,7 +149,7 @@ def _load(
     api_ids: set[str],
     scope: SyncScope,
     summary: WindowSummary,
-) -> tuple[LoadResult, pd.DataFrame, pd.DataFrame, str]:
+) -> tuple[LoadResult, pd.DataFrame, pd.DataFrame, str, int]:
     """Load the run's days, then read back what the checks look at."""
     check_connection(engine)
     # A day at a time from the stored files (the next day read while this one is written), all
@@ -220,7 +158,8 @@ def _load(
     outcome = load_refund_batches(engine, FORM_SPEC, days, run_id=context.run_id, scope=scope)
     # Every clean row comes from an API instance: reading the API's ids covers them all.
     stored = stored_rows(engine, FORM_SPEC, sorted(api_ids))
-    return outcome, stored, duplicate_keys(engine, FORM_SPEC), safe_url(engine.url)
+    duplicates = duplicate_keys(engine, FORM_SPEC)
+    return outcome, stored, duplicates, safe_url(engine.url), table_rows(engine, FORM_SPEC)
 
 
 def _scanned_in_this_run(context: dg.AssetExecutionContext) -> bool:
@@ -240,14 +179,27 @@ def _scanned_in_this_run(context: dg.AssetExecutionContext) -> bool:
     )
 
 
-@dg.asset(
-    group_name=GROUP,
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            ASSET,
+            group_name=GROUP,
+            kinds={"mysql"},
+            deps=["refund_payments", "yida_refund_instances"],
+            metadata={
+                "dagster/table_name": TARGET.table,
+                "dagster/column_schema": _column_schema(),
+            },
+            freshness_policy=hc_dd_fktk_freshness_policy,
+            description="The finance team's table of approved 付款退款 refunds: one row per "
+            "processInstanceId.",
+        )
+    ],
     partitions_def=refund_days,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    kinds={"mysql"},
-    metadata={"dagster/table_name": TARGET.table, "dagster/column_schema": _column_schema()},
     check_specs=CHECK_SPECS,
-    freshness_policy=hc_dd_fktk_freshness_policy,
+    # The per-day checks are reported as evaluations of their days, not as step outputs.
+    can_subset=True,
     retry_policy=dg.RetryPolicy(
         max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
     ),
@@ -257,14 +209,15 @@ def hc_dd_fktk(
     refund_payments: RefundFrames,
     yida_refund_instances: RawInstances,
     refund_database: RefundDatabase,
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     """The finance team's table of approved 付款退款 refunds: one row per processInstanceId.
 
     Upserted with the run's rows in one transaction (all land or none), created when missing,
     never altered when it exists. Rejected records go to ``hc_dd_fktk_rejects`` with the reason.
+    Each day's checks are evaluated for that day.
     """
     frames = refund_payments
-    api_ids, anonymous = yida_refund_instances.ids()
+    api_ids, _anonymous = yida_refund_instances.ids()
     policy = refund_database.gone_upstream
     scope = SyncScope(
         context.partition_keys, api_ids if _scanned_in_this_run(context) else None, policy
@@ -272,7 +225,9 @@ def hc_dd_fktk(
     summary = WindowSummary()
     engine = refund_database.engine()
     try:
-        outcome, stored, duplicates, where = _load(context, engine, frames, api_ids, scope, summary)
+        outcome, stored, duplicates, where, total = _load(
+            context, engine, frames, api_ids, scope, summary
+        )
     except SchemaMismatchError as error:
         # The table is the team's: no retry changes it.
         raise dg.Failure(
@@ -287,12 +242,20 @@ def hc_dd_fktk(
         ) from None
     finally:
         engine.dispose()
-    record_day_counts(context, summary.rows)
-    rejects = summary.rejects()
+    for day, rows in summary.rows.items():
+        context.add_asset_metadata({"rows_of_day": rows}, partition_key=day)
+    rejects, gone = summary.rejects(), _reported_gone(outcome.gone, context.run_id)
+    present, now = set(stored[KEY]), datetime.now(tz=CHINA_TZ)
+    for day in context.partition_keys:
+        facts = _day_facts(day, yida_refund_instances, summary, stored, rejects, gone)
+        for verdict in day_verdicts(FORM_SPEC, facts, present, policy, now):
+            context.log_event(_evaluation(verdict, day))
     rate = outcome.rows / outcome.seconds if outcome.seconds else 0.0
-    in_window = stored[stored[KEY].isin(summary.keys)]
-    return dg.MaterializeResult(
+    yield dg.MaterializeResult(
+        asset_key=ASSET,
         metadata={
+            # The table's size, not a day's: the asset overview shows this as its row count.
+            "dagster/row_count": total,
             "window": window_label(context),
             "database": where,
             **outcome.as_dict(),
@@ -301,11 +264,5 @@ def hc_dd_fktk(
             "rows_by_day": day_counts_table({"rows": summary.rows}),
             "preview": preview(summary.head(), TARGET.column_names),
         },
-        check_results=[
-            _result(checks.TABLE_KEYS_UNIQUE, duplicates, dg.AssetCheckSeverity.ERROR),
-            _completeness(api_ids, anonymous, rejects, stored),
-            *_validity_checks(in_window),
-            _rejects_check(rejects),
-            _gone_check(outcome.gone, policy, context.run_id),
-        ],
+        check_results=[_table_unique(duplicates)],
     )

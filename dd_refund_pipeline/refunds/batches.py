@@ -187,6 +187,8 @@ class WindowSummary:
 
     rows: dict[str, int] = field(default_factory=dict)
     keys: set[str] = field(default_factory=set)
+    # The clean rows' keys of each day, for the checks' verdict per day.
+    day_keys: dict[str, set[str]] = field(default_factory=dict)
     rejects_seen: list[pd.DataFrame] = field(default_factory=list)
     first_rows: list[pd.DataFrame] = field(default_factory=list)
 
@@ -195,7 +197,8 @@ class WindowSummary:
         for day in frames.days:
             clean, rejects = frames.day(day)
             self.rows[day] = len(clean)
-            self.keys.update(clean[key])
+            self.day_keys[day] = set(clean[key])
+            self.keys.update(self.day_keys[day])
             if len(rejects):
                 self.rejects_seen.append(rejects)
             shown = sum(len(f) for f in self.first_rows)

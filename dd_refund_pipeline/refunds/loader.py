@@ -506,6 +506,14 @@ def stored_rows(
     return stored
 
 
+def table_rows(engine: Engine, spec: FormSpec) -> int:
+    """How many rows the target table holds (what its overview in the UI should say)."""
+    with engine.connect() as conn:
+        return int(
+            conn.execute(sa.text(read_sql(f"count_rows_{spec.target.table}.sql"))).scalar_one()
+        )
+
+
 def duplicate_keys(engine: Engine, spec: FormSpec) -> pd.DataFrame:
     """Keys stored more than once in the target table (at most 20, most copies first)."""
     with engine.connect() as conn:

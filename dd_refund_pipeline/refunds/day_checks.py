@@ -1,0 +1,160 @@
+"""The checks of ``hc_dd_fktk``, one verdict per day: pure pandas over what the load read back.
+
+A reviewer asks "which days have a problem?", and a day's verdict must stay visible until a later
+evaluation of that same day passes: a passing backfill of other days says nothing about it. So
+every check here is computed for one day at a time, from that day's API keys, rows and rejects.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from dd_refund_pipeline.defs import check_names as checks
+from dd_refund_pipeline.forms.spec import FormSpec
+from dd_refund_pipeline.refunds.transform import EARLIEST_DATE
+
+# What a reviewer needs to find a rejected form in Yida, even one without a usable id.
+REJECT_SHOWN = [
+    "partition_date",
+    "serial_number",
+    "title",
+    "originator",
+    "created_at",
+    "process_instance_id",
+    "record_key",
+    "field",
+    "reason",
+    "raw_value",
+]
+GONE_SHOWN = ["process_instance_id", "partition_date", "order_no_new", "sales_count", "gone_since"]
+WARN, ERROR = "WARN", "ERROR"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One check's result for one day: counts, and the offending rows as samples."""
+
+    check: str
+    passed: bool
+    severity: str
+    counts: dict[str, Any] = field(default_factory=dict)
+    samples: dict[str, pd.DataFrame] = field(default_factory=dict)
+
+    @property
+    def description(self) -> str:
+        shown = ", ".join(f"{k}={v}" for k, v in self.counts.items() if isinstance(v, int))
+        return ("passed" if self.passed else "FAILED") + (f": {shown}" if shown else "")
+
+
+@dataclass(frozen=True)
+class DayFacts:
+    """What one day of the run holds: the API's keys, the table's rows, rejects, gone forms."""
+
+    day: str
+    api_keys: list[str]
+    stored: pd.DataFrame  # the table's rows of the day's clean keys (key, order, time, amount)
+    rejects: pd.DataFrame
+    gone: pd.DataFrame  # rows of GoneReport.rows for the day, already narrowed to the reported
+
+
+def _offenders(name: str, offenders: pd.DataFrame, severity: str, **counts: Any) -> Verdict:
+    head = offenders.head(checks.SAMPLE_SIZE)
+    return Verdict(
+        name, offenders.empty, severity, {"offending": len(offenders), **counts}, {"sample": head}
+    )
+
+
+def validity(spec: FormSpec, stored: pd.DataFrame, now: datetime) -> list[Verdict]:
+    """Stored amounts > 0, order numbers of the form's shape, dates that can be a form's."""
+    pattern = spec.target.column("order_no_new").pattern or ".*"
+    tomorrow = now.replace(tzinfo=None) + timedelta(days=1)
+    earliest = EARLIEST_DATE.replace(tzinfo=None)
+    shaped = stored["order_no_new"].map(lambda v: bool(re.match(pattern, str(v))))
+    times = stored["datetime_new"]
+    checked = len(stored)
+    return [
+        _offenders(
+            checks.AMOUNTS_POSITIVE, stored[stored["sales_count"] <= 0], WARN, checked=checked
+        ),
+        _offenders(
+            checks.ORDER_NUMBERS_SHAPED, stored[~shaped], WARN, checked=checked, pattern=pattern
+        ),
+        _offenders(
+            checks.TIMES_SANE,
+            stored[(times < earliest) | (times > tomorrow)],
+            WARN,
+            checked=checked,
+        ),
+    ]
+
+
+def completeness(key: str, facts: DayFacts, present_keys: set[str]) -> Verdict:
+    """Rows in the table for the day = unique instances the API returned − rejected ones."""
+    api_ids = {k for k in facts.api_keys if not k.startswith("sha1:")}
+    anonymous = len(facts.api_keys) - len(set(facts.api_keys) & api_ids)
+    rejected = {str(k) for k in facts.rejects["process_instance_id"].dropna()} & api_ids
+    expected = api_ids - rejected
+    present = present_keys & api_ids
+    missing = sorted(expected - present)
+    # A record rejected now whose earlier, valid version is still in the table.
+    unexpected = sorted(present - expected)
+    return Verdict(
+        checks.TABLE_COMPLETE,
+        not missing and not unexpected,
+        ERROR,
+        {
+            "unique_api_instances": len(api_ids),
+            "instances_without_id": anonymous,
+            "rejected_instances": len(rejected),
+            "expected_rows": len(expected),
+            "rows_in_table": len(present),
+            "missing_rows": len(missing),
+            "missing_sample": ", ".join(missing[: checks.SAMPLE_SIZE]) or "-",
+            "rejected_but_stored": len(unexpected),
+            "rejected_but_stored_sample": ", ".join(unexpected[: checks.SAMPLE_SIZE]) or "-",
+        },
+    )
+
+
+def rejected(rejects: pd.DataFrame) -> Verdict:
+    """No source record of the day was rejected; the sample says how to find each in Yida."""
+    # Day files written before the tracing columns existed lack them: shown empty.
+    shown = rejects.reindex(columns=REJECT_SHOWN).astype(object).fillna("")
+    records = int(rejects["record_key"].nunique()) if len(rejects) else 0
+    return _offenders(checks.NO_REJECTS, shown, WARN, rejected_records=records)
+
+
+def gone_upstream(gone: pd.DataFrame, policy: str) -> Verdict:
+    """Rows of forms Yida no longer returns: named (``flag``) or listed as removed (``delete``)."""
+    if gone.empty:
+        removed = remaining = pd.DataFrame(columns=GONE_SHOWN)
+    else:
+        removed = gone[gone["removed"]]
+        remaining = gone[gone["row_key"].notna() & ~gone["removed"]]
+    return Verdict(
+        checks.NO_GONE_UPSTREAM,
+        remaining.empty,
+        WARN,
+        {"policy": policy, "gone_upstream_rows": len(remaining), "removed": len(removed)},
+        {
+            "sample": remaining.reindex(columns=GONE_SHOWN).head(checks.SAMPLE_SIZE),
+            "removed_sample": removed.reindex(columns=GONE_SHOWN).head(checks.SAMPLE_SIZE),
+        },
+    )
+
+
+def day_verdicts(
+    spec: FormSpec, facts: DayFacts, present_keys: set[str], policy: str, now: datetime
+) -> list[Verdict]:
+    """Every per-day check of ``hc_dd_fktk`` for one day."""
+    return [
+        completeness(spec.target.key, facts, present_keys),
+        *validity(spec, facts.stored, now),
+        rejected(facts.rejects),
+        gone_upstream(facts.gone, policy),
+    ]

@@ -1,0 +1,49 @@
+"""First contact: ``make run`` on the embedded defaults, as a newcomer sees it.
+
+Protected: a line per step and a summary (rows per day, inserted / updated / unchanged /
+rejected, one line per check naming failing days), the full log in a file, no Dagster debug
+lines or API-maturity warnings on the terminal, and a rerun that visibly changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dd_refund_pipeline_tests.ground_truth import ROOT
+
+
+def _make_run(home) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DINGTALK_", "DD_", "YIDA_"))}
+    completed = subprocess.run(
+        [sys.executable, "-m", "dd_refund_pipeline.demo", "run"],
+        cwd=ROOT,
+        env={**env, "DAGSTER_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
+    return completed.stdout + completed.stderr
+
+
+def test_make_run_prints_a_concise_summary_and_keeps_the_log_in_a_file(tmp_path):
+    first = _make_run(tmp_path / "home")
+    lines = first.splitlines()
+    assert len(lines) < 60, first
+    assert "DEBUG" not in first and "Warning" not in first
+    for step in ("yida_refund_instances: done", "refund_payments: done", "hc_dd_fktk: done"):
+        assert step in first
+    assert "hc_dd_fktk.no_rejected_records: FAILED (WARN) on" in first  # the demo's damaged forms
+    [log_line] = [line for line in lines if line.startswith("full log: ")]
+    log = log_line.removeprefix("full log: ")
+    assert log.startswith(str(tmp_path)) and "STEP_SUCCESS" not in first
+    assert "materialize" in Path(log).read_text(encoding="utf-8")
+    [counts] = [line for line in lines if line.strip().startswith("inserted ")]
+    assert not counts.strip().startswith("inserted 0,")
+
+    rerun = _make_run(tmp_path / "home")
+    [counts] = [line for line in rerun.splitlines() if line.strip().startswith("inserted ")]
+    assert counts.strip().startswith("inserted 0, updated 0, unchanged ")
