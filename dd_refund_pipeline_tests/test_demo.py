@@ -12,7 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from dd_refund_pipeline_tests.ground_truth import ROOT
+import pytest
+
+from dd_refund_pipeline_tests.ground_truth import ROOT, dg_launch_command, materialize_command
 
 
 def _make_run(home) -> str:
@@ -47,3 +49,23 @@ def test_make_run_prints_a_concise_summary_and_keeps_the_log_in_a_file(tmp_path)
     rerun = _make_run(tmp_path / "home")
     [counts] = [line for line in rerun.splitlines() if line.strip().startswith("inserted ")]
     assert counts.strip().startswith("inserted 0, updated 0, unchanged ")
+
+
+@pytest.mark.parametrize("command", [materialize_command, dg_launch_command])
+def test_plain_dagster_without_settings_says_which_in_a_few_lines(tmp_path, command):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DINGTALK_", "DD_", "YIDA_"))}
+    (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml.example").read_text())
+    completed = subprocess.run(
+        command("2026-11-01...2026-11-02"),
+        cwd=ROOT,
+        env={**env, "DAGSTER_HOME": str(tmp_path), "VIRTUAL_ENV": str(ROOT / ".venv")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    output = completed.stdout + completed.stderr
+    assert completed.returncode != 0
+    assert "Traceback" not in output and len(output.splitlines()) < 15, output
+    settings = "DD_REFUND_DATABASE_URL, DINGTALK_APP_KEY, DINGTALK_APP_SECRET, YIDA_SYSTEM_TOKEN"
+    assert f"these settings are not set: {settings}." in output
+    assert "make emulator" in output
