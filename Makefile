@@ -19,9 +19,11 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/python -m dd_refund_pipeline.demo run
 
-## The Dagster UI (dg dev) on http://127.0.0.1:3000 with the emulator behind it.
+## The Dagster UI (dg dev) on http://127.0.0.1:$(PORT) with the emulator on $(EMULATOR_PORT).
+PORT ?= 3000
+EMULATOR_PORT ?= 8787
 dev: $(STAMP)
-	$(BIN)/python -m dd_refund_pipeline.demo dev
+	$(BIN)/python -m dd_refund_pipeline.demo dev --port $(PORT) --emulator-port $(EMULATOR_PORT)
 
 ## Create (or verify) hc_dd_fktk, its rejects table and its sync state in DD_REFUND_DATABASE_URL.
 schema: $(STAMP)

@@ -16,6 +16,7 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import warnings
@@ -205,10 +206,32 @@ def check_lines(evaluations: Sequence[Any]) -> list[str]:
     return lines
 
 
-def dev(port: int) -> int:
+def busy(port: int) -> bool:
+    """True when something already listens on ``127.0.0.1:port``."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def dev(port: int, emulator_port: int) -> int:
     """``dg dev`` with the emulator behind it; Ctrl-C (or SIGTERM) stops both, children included."""
+    own_emulator = not os.environ.get("DINGTALK_BASE_URL")
+    for setting, wanted in (
+        ("PORT", port),
+        ("EMULATOR_PORT", emulator_port if own_emulator else 0),
+    ):
+        if wanted and busy(wanted):
+            print(
+                f"make dev: port {wanted} is already in use (another make dev or emulator?); "
+                f"choose another: make dev {setting}={wanted + 1}",
+                file=sys.stderr,
+            )
+            return 2
     prepare_home()
-    server = start_emulator(port=8787 if not os.environ.get("DINGTALK_BASE_URL") else 0)
+    server = start_emulator(port=emulator_port if own_emulator else 0)
     os.environ.setdefault("DAGSTER_WEBSERVER_URL", f"http://127.0.0.1:{port}")
     # dg runs the project in its own environment: this one.
     os.environ["VIRTUAL_ENV"] = str(Path(sys.executable).parent.parent)
@@ -244,8 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dd_refund_pipeline.demo")
     parser.add_argument("command", choices=("run", "dev"))
     parser.add_argument("--port", type=int, default=3000, help="webserver port for dev")
+    parser.add_argument("--emulator-port", type=int, default=8787, help="emulator port for dev")
     args = parser.parse_args(argv)
-    return run() if args.command == "run" else dev(args.port)
+    return run() if args.command == "run" else dev(args.port, args.emulator_port)
 
 
 if __name__ == "__main__":

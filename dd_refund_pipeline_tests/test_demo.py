@@ -7,11 +7,16 @@ lines or API-maturity warnings on the terminal, and a rerun that visibly changes
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from dd_refund_pipeline_tests.ground_truth import ROOT, dg_launch_command, materialize_command
@@ -69,3 +74,97 @@ def test_plain_dagster_without_settings_says_which_in_a_few_lines(tmp_path, comm
     settings = "DD_REFUND_DATABASE_URL, DINGTALK_APP_KEY, DINGTALK_APP_SECRET, YIDA_SYSTEM_TOKEN"
     assert f"these settings are not set: {settings}." in output
     assert "make emulator" in output
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _processes_of(home: Path) -> list[int]:
+    """Processes whose environment names ``home`` as DAGSTER_HOME (what make dev started)."""
+    marker = f"DAGSTER_HOME={home}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            if marker in (entry / "environ").read_bytes().split(b"\0"):
+                found.append(int(entry.name))
+    return found
+
+
+def test_make_dev_names_a_busy_port_in_one_line(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        completed = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "dd_refund_pipeline.demo",
+                "dev",
+                "--port",
+                str(_free_port()),
+                "--emulator-port",
+                str(port),
+            ],
+            cwd=ROOT,
+            env={**os.environ, "DAGSTER_HOME": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == [
+        f"make dev: port {port} is already in use (another make dev or emulator?); "
+        f"choose another: make dev EMULATOR_PORT={port + 1}"
+    ]
+
+
+def test_make_dev_on_chosen_ports_stops_all_it_started_on_sigterm(tmp_path):
+    port, emulator_port = _free_port(), _free_port()
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DINGTALK_", "DD_", "YIDA_"))}
+    dev = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dd_refund_pipeline.demo",
+            "dev",
+            "--port",
+            str(port),
+            "--emulator-port",
+            str(emulator_port),
+        ],
+        cwd=ROOT,
+        env={**env, "DAGSTER_HOME": str(home)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"http://127.0.0.1:{port}/server_info", timeout=2).is_success:
+                    break
+            time.sleep(1)
+        else:
+            raise AssertionError("make dev did not answer")
+        assert httpx.get(f"http://127.0.0.1:{emulator_port}/_emulator/state", timeout=5).is_success
+        assert len(_processes_of(home)) > 2  # the webserver, the daemon, code servers
+        dev.send_signal(signal.SIGTERM)
+        dev.wait(timeout=60)
+        deadline = time.monotonic() + 30
+        while _processes_of(home) and time.monotonic() < deadline:
+            time.sleep(1)
+        assert _processes_of(home) == []
+    finally:
+        for pid in _processes_of(home):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if dev.poll() is None:
+            os.killpg(dev.pid, signal.SIGKILL)
