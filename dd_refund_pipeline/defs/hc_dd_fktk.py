@@ -5,6 +5,10 @@ from datetime import datetime
 
 import dagster as dg
 import pandas as pd
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    # Public as AssetCheckEvaluation's field type, not exported on its own in 1.13.
+    AssetCheckEvaluationTargetMaterializationData,
+)
 from sqlalchemy.engine import Engine
 
 from dd_refund_pipeline.defs import check_names as checks
@@ -90,9 +94,13 @@ CHECK_SPECS = [
 ]
 
 
-def _evaluation(verdict: Verdict, day: str) -> dg.AssetCheckEvaluation:
+def _evaluation(
+    verdict: Verdict, day: str, target: AssetCheckEvaluationTargetMaterializationData | None
+) -> dg.AssetCheckEvaluation:
     samples = {name: preview(frame) for name, frame in verdict.samples.items()}
     return dg.AssetCheckEvaluation(
+        # The day's materialization it judged: what makes the UI count it as that day's status.
+        target_materialization_data=target,
         asset_key=dg.AssetKey(ASSET),
         check_name=verdict.check,
         passed=verdict.passed,
@@ -101,6 +109,25 @@ def _evaluation(verdict: Verdict, day: str) -> dg.AssetCheckEvaluation:
         metadata={"day": day, **verdict.counts, **samples},
         partition=day,
     )
+
+
+def _materializations_of_run(
+    context: dg.AssetExecutionContext,
+) -> dict[str, AssetCheckEvaluationTargetMaterializationData]:
+    """This run's materialization of each of its days, as check evaluations reference them."""
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(ASSET), asset_partitions=list(context.partition_keys)
+        ),
+        limit=4 * len(context.partition_keys),
+    ).records
+    found: dict[str, AssetCheckEvaluationTargetMaterializationData] = {}
+    for record in records:  # newest first
+        if record.run_id == context.run_id and record.partition_key not in found:
+            found[str(record.partition_key)] = AssetCheckEvaluationTargetMaterializationData(
+                storage_id=record.storage_id, run_id=record.run_id, timestamp=record.timestamp
+            )
+    return found
 
 
 def _reported_gone(gone: GoneReport, run_id: str) -> pd.DataFrame:
@@ -244,12 +271,6 @@ def hc_dd_fktk(
         engine.dispose()
     for day, rows in summary.rows.items():
         context.add_asset_metadata({"rows_of_day": rows}, partition_key=day)
-    rejects, gone = summary.rejects(), _reported_gone(outcome.gone, context.run_id)
-    present, now = set(stored[KEY]), datetime.now(tz=CHINA_TZ)
-    for day in context.partition_keys:
-        facts = _day_facts(day, yida_refund_instances, summary, stored, rejects, gone)
-        for verdict in day_verdicts(FORM_SPEC, facts, present, policy, now):
-            context.log_event(_evaluation(verdict, day))
     rate = outcome.rows / outcome.seconds if outcome.seconds else 0.0
     yield dg.MaterializeResult(
         asset_key=ASSET,
@@ -266,3 +287,11 @@ def hc_dd_fktk(
         },
         check_results=[_table_unique(duplicates)],
     )
+    # After the materialization is stored, so that each day's verdict names the day's copy.
+    targets = _materializations_of_run(context)
+    rejects, gone = summary.rejects(), _reported_gone(outcome.gone, context.run_id)
+    present, now = set(stored[KEY]), datetime.now(tz=CHINA_TZ)
+    for day in context.partition_keys:
+        facts = _day_facts(day, yida_refund_instances, summary, stored, rejects, gone)
+        for verdict in day_verdicts(FORM_SPEC, facts, present, policy, now):
+            context.log_event(_evaluation(verdict, day, targets.get(day)))
