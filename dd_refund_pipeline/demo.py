@@ -206,6 +206,20 @@ def check_lines(evaluations: Sequence[Any]) -> list[str]:
     return lines
 
 
+def dev_command(port: int, emulator_port: int) -> list[str]:
+    """``make dev`` on the given ports, as a command (for tools that start it themselves)."""
+    return [
+        sys.executable,
+        "-m",
+        "dd_refund_pipeline.demo",
+        "dev",
+        "--port",
+        str(port),
+        "--emulator-port",
+        str(emulator_port),
+    ]
+
+
 def busy(port: int) -> bool:
     """True when something already listens on ``127.0.0.1:port``."""
     with socket.socket() as probe:

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dd_refund_pipeline.demo import dev_command
 from dd_refund_pipeline_tests.ground_truth import ROOT, dg_launch_command, materialize_command
 
 
@@ -129,16 +130,7 @@ def test_make_dev_on_chosen_ports_stops_all_it_started_on_sigterm(tmp_path):
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DINGTALK_", "DD_", "YIDA_"))}
     dev = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dd_refund_pipeline.demo",
-            "dev",
-            "--port",
-            str(port),
-            "--emulator-port",
-            str(emulator_port),
-        ],
+        dev_command(port, emulator_port),
         cwd=ROOT,
         env={**env, "DAGSTER_HOME": str(home)},
         stdout=subprocess.DEVNULL,

@@ -97,6 +97,29 @@ def materialize(
     )
 
 
+def _failure_alert(
+    pipeline: dict[str, Any], result: dg.ExecuteInProcessResult, webserver_url: str | None = None
+) -> dict[str, Any]:
+    """The DingTalk message the run-failure sensor sends for ``result``, as the robot got it."""
+    robot = DingTalkRobot(
+        base_url=pipeline["emulator"].base_url,
+        access_token=pipeline["emulator"].state.config.robot_access_token,
+        secret=pipeline["emulator"].state.config.robot_secret,
+        webserver_url=webserver_url,
+    )
+    context = dg.build_run_status_sensor_context(
+        sensor_name="dingtalk_on_run_failure",
+        dagster_instance=pipeline["instance"],
+        dagster_run=result.dagster_run,
+        dagster_event=result.get_run_failure_event(),
+        resources={"dingtalk_robot": robot},
+    ).for_run_failure()
+    sent = len(pipeline["emulator"].state.robot.messages)
+    dingtalk_on_run_failure(context)
+    [message] = pipeline["emulator"].state.robot.messages[sent:]
+    return message
+
+
 def table_with_times(engine: sa.Engine) -> list[tuple[Any, ...]]:
     with engine.connect() as conn:
         return [
@@ -172,22 +195,7 @@ def test_a_duplicate_upstream_fails_the_blocking_check_and_leaves_the_table(pipe
     assert not result.asset_materializations_for_node("hc_dd_fktk")
     assert table_with_times(pipeline["engine"]) == before
 
-    robot = DingTalkRobot(
-        base_url=pipeline["emulator"].base_url,
-        access_token=pipeline["emulator"].state.config.robot_access_token,
-        secret=pipeline["emulator"].state.config.robot_secret,
-        webserver_url="http://dagster.example:3000",
-    )
-    context = dg.build_run_status_sensor_context(
-        sensor_name="dingtalk_on_run_failure",
-        dagster_instance=pipeline["instance"],
-        dagster_run=result.dagster_run,
-        dagster_event=result.get_run_failure_event(),
-        resources={"dingtalk_robot": robot},
-    ).for_run_failure()
-    sent = len(pipeline["emulator"].state.robot.messages)
-    dingtalk_on_run_failure(context)
-    [message] = pipeline["emulator"].state.robot.messages[sent:]
+    message = _failure_alert(pipeline, result, webserver_url="http://dagster.example:3000")
     text = message["markdown"]["text"]
     assert "dd_refund_sync_job" in text and "2026-11-01...2026-11-02" in text
     assert "refund_payments" in text and "blocking" in text.lower()
@@ -388,21 +396,7 @@ def test_alerts_of_ui_runs_name_the_assets_and_days_not_dagsters_internal_job(pi
         raise_on_error=False,
     )
     assert not result.success and result.dagster_run.job_name == "__ASSET_JOB"
-    robot = DingTalkRobot(
-        base_url=pipeline["emulator"].base_url,
-        access_token=pipeline["emulator"].state.config.robot_access_token,
-        secret=pipeline["emulator"].state.config.robot_secret,
-    )
-    context = dg.build_run_status_sensor_context(
-        sensor_name="dingtalk_on_run_failure",
-        dagster_instance=pipeline["instance"],
-        dagster_run=result.dagster_run,
-        dagster_event=result.get_run_failure_event(),
-        resources={"dingtalk_robot": robot},
-    ).for_run_failure()
-    sent = len(pipeline["emulator"].state.robot.messages)
-    dingtalk_on_run_failure(context)
-    [message] = pipeline["emulator"].state.robot.messages[sent:]
+    message = _failure_alert(pipeline, result)
     title, text = message["markdown"]["title"], message["markdown"]["text"]
     assert "__ASSET_JOB" not in title + text
     assert "hc_dd_fktk" in title and "2026-11-06...2026-11-07" in title

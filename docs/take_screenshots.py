@@ -28,6 +28,8 @@ from typing import Any
 import httpx
 from websockets.sync.client import connect
 
+from dd_refund_pipeline.demo import dev_command
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 ASSETS = ["yida_refund_instances", "refund_payments", "hc_dd_fktk"]
@@ -219,16 +221,7 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="dd-refund-docs-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DINGTALK_", "DD_", "YIDA_"))}
     dev = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "dd_refund_pipeline.demo",
-            "dev",
-            "--port",
-            str(port),
-            "--emulator-port",
-            str(emulator_port),
-        ],
+        dev_command(port, emulator_port),
         cwd=ROOT,
         env={**env, "DAGSTER_HOME": str(home)},
         stdout=subprocess.DEVNULL,
