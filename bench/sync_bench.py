@@ -349,12 +349,46 @@ def run_dagster(base: str, db: str) -> dict[str, float]:
     }
 
 
-def warm_home(base: str) -> Path:
+def postgres_instance() -> str:
+    """A scratch Postgres database for Dagster's storage, named in ``DAGSTER_PG_*`` (the
+    settings ``deploy/dagster.yaml`` reads), which the runs inherit."""
+    import psycopg2
+
+    name = f"sync_bench_{os.getpid()}"
+    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    os.environ.update(
+        DAGSTER_PG_HOST="127.0.0.1",
+        DAGSTER_PG_PORT="5432",
+        DAGSTER_PG_USERNAME="postgres",
+        DAGSTER_PG_PASSWORD="",
+        DAGSTER_PG_DB=name,
+    )
+    return name
+
+
+def drop_postgres_instance(name: str) -> None:
+    import psycopg2
+
+    admin = psycopg2.connect(host="127.0.0.1", port=5432, user="postgres", dbname="postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+def warm_home(base: str, instance: str = "sqlite") -> Path:
     """A Dagster home that has run once (instance storages created), as in a deployment: with
-    the project's ``dagster.yaml`` (pools, run monitoring, no telemetry), as ``make run`` sets up.
+    the project's ``dagster.yaml`` (pools, run monitoring, no telemetry), as ``make run`` sets up,
+    or with ``deploy/dagster.yaml`` on Postgres.
     """
     home = Path(tempfile.mkdtemp(prefix="sync_bench_home_"))
-    shutil.copy(ROOT / "dagster.yaml.example", home / "dagster.yaml")
+    config = ROOT / ("deploy/dagster.yaml" if instance == "postgres" else "dagster.yaml.example")
+    shutil.copy(config, home / "dagster.yaml")
     db = fresh_database()
     try:
         start, _ = window()
@@ -513,6 +547,13 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument(
+        "--instance",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="Dagster's own storage for the dagster variant: SQLite (as make run) or Postgres "
+        "(deploy/dagster.yaml on 127.0.0.1:5432, as a deployment)",
+    )
     parser.add_argument("--child", choices=list(VARIANTS))
     parser.add_argument("--base")
     args = parser.parse_args()
@@ -522,9 +563,11 @@ def main() -> None:
     sizes = [(size, tuple(args.variants)) for size in args.sizes]
     if args.large:
         sizes.append((200_000, tuple(v for v in args.variants if v != "seed")))
+    postgres = postgres_instance() if args.instance == "postgres" else None
     for size, variants in sizes:
         emulator = start_emulator(forms_for(size))
-        home = warm_home(f"http://127.0.0.1:{PORT}") if "dagster" in variants else Path()
+        base = f"http://127.0.0.1:{PORT}"
+        home = warm_home(base, args.instance) if "dagster" in variants else Path()
         try:
             runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
             for _ in range(args.repeat):
@@ -539,6 +582,8 @@ def main() -> None:
             max(r["wall_s"] for r in v) / min(r["wall_s"] for r in v) for v in runs.values()
         )
         report(size, {name: median(results) for name, results in runs.items()}, spread)
+    if postgres:
+        drop_postgres_instance(postgres)
 
 
 if __name__ == "__main__":
