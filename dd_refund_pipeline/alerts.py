@@ -42,6 +42,12 @@ class FailedCheck:
     summary: str
 
 
+def days_listed(days: Sequence[str], shown: int = 7) -> str:
+    """Days as a person reads them in a line: the first ``shown``, then how many more."""
+    more = f" … (+{len(days) - shown})" if len(days) > shown else ""
+    return ", ".join(days[:shown]) + more
+
+
 def _secret_values() -> list[str]:
     values = [os.environ.get(name) for name in SECRET_ENV_VARS]
     return [value for value in values if value]

@@ -25,6 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from dd_refund_pipeline.alerts import days_listed
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
@@ -200,9 +201,8 @@ def check_lines(evaluations: Sequence[Any]) -> list[str]:
             lines.append(f"{name}: passed{scope}")
             continue
         failing = sorted(str(e.partition) for e in failed if e.partition)
-        where = f" on {len(failing)} of {days} days: {', '.join(failing[:5])}" if failing else ""
-        more = " …" if len(failing) > 5 else ""
-        lines.append(f"{name}: FAILED ({failed[0].severity.value}){where}{more}")
+        where = f" on {len(failing)} of {days} days: {days_listed(failing)}" if failing else ""
+        lines.append(f"{name}: FAILED ({failed[0].severity.value}){where}")
     return lines
 
 

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from upath import UPath
 
 from dd_refund_pipeline.dingtalk import payload_json
-from dd_refund_pipeline.forms.spec import FormSpec
+from dd_refund_pipeline.forms.spec import INTEGER_TYPES, FormSpec
 from dd_refund_pipeline.refunds.transform import REJECT_COLUMNS
 
 
@@ -36,7 +36,7 @@ def _arrow_type(sql_type: str) -> pa.DataType:
     if base in ("DATETIME", "TIMESTAMP", "DATE"):
         # A DATE column's values are midnights: the same pandas type as a DATETIME's.
         return pa.timestamp("us")
-    if base in ("INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT"):
+    if base in INTEGER_TYPES:
         return pa.int64()
     return pa.string()
 

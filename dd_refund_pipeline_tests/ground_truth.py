@@ -5,6 +5,7 @@ emulator."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -86,6 +87,18 @@ def table(engine: sa.Engine) -> dict[str, tuple[Any, ...]]:
 
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def without_pipeline_settings() -> dict[str, str]:
+    """This process's environment minus every setting of the pipeline, as on a fresh machine."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("DINGTALK_", "DD_", "YIDA_"))}
 
 
 def pipeline_env(

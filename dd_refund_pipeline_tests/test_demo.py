@@ -20,11 +20,17 @@ import httpx
 import pytest
 
 from dd_refund_pipeline.demo import dev_command
-from dd_refund_pipeline_tests.ground_truth import ROOT, dg_launch_command, materialize_command
+from dd_refund_pipeline_tests.ground_truth import (
+    ROOT,
+    dg_launch_command,
+    free_port,
+    materialize_command,
+    without_pipeline_settings,
+)
 
 
 def _make_run(home) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DINGTALK_", "DD_", "YIDA_"))}
+    env = without_pipeline_settings()
     completed = subprocess.run(
         [sys.executable, "-m", "dd_refund_pipeline.demo", "run"],
         cwd=ROOT,
@@ -59,7 +65,7 @@ def test_make_run_prints_a_concise_summary_and_keeps_the_log_in_a_file(tmp_path)
 
 @pytest.mark.parametrize("command", [materialize_command, dg_launch_command])
 def test_plain_dagster_without_settings_says_which_in_a_few_lines(tmp_path, command):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DINGTALK_", "DD_", "YIDA_"))}
+    env = without_pipeline_settings()
     (tmp_path / "dagster.yaml").write_text((ROOT / "dagster.yaml.example").read_text())
     completed = subprocess.run(
         command("2026-11-01...2026-11-02"),
@@ -75,12 +81,6 @@ def test_plain_dagster_without_settings_says_which_in_a_few_lines(tmp_path, comm
     settings = "DD_REFUND_DATABASE_URL, DINGTALK_APP_KEY, DINGTALK_APP_SECRET, YIDA_SYSTEM_TOKEN"
     assert f"these settings are not set: {settings}." in output
     assert "make emulator" in output
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _processes_of(home: Path) -> list[int]:
@@ -108,7 +108,7 @@ def test_make_dev_names_a_busy_port_in_one_line(tmp_path):
                 "dd_refund_pipeline.demo",
                 "dev",
                 "--port",
-                str(_free_port()),
+                str(free_port()),
                 "--emulator-port",
                 str(port),
             ],
@@ -126,9 +126,9 @@ def test_make_dev_names_a_busy_port_in_one_line(tmp_path):
 
 
 def test_make_dev_on_chosen_ports_stops_all_it_started_on_sigterm(tmp_path):
-    port, emulator_port = _free_port(), _free_port()
+    port, emulator_port = free_port(), free_port()
     home = tmp_path / "home"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DINGTALK_", "DD_", "YIDA_"))}
+    env = without_pipeline_settings()
     dev = subprocess.Popen(
         dev_command(port, emulator_port),
         cwd=ROOT,

@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,7 +37,13 @@ from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
 from dd_refund_pipeline.refunds.loader import make_engine
 from dd_refund_pipeline_tests.conftest import AS_OF, _fresh
-from dd_refund_pipeline_tests.ground_truth import ROOT, expected_rows, pipeline_env
+from dd_refund_pipeline_tests.ground_truth import (
+    ROOT,
+    expected_rows,
+    free_port,
+    pipeline_env,
+    without_pipeline_settings,
+)
 
 DEPLOY = ROOT / "deploy"
 BIN = Path(sys.executable).parent
@@ -46,12 +51,6 @@ DAYS = ["2026-11-01", "2026-11-02", "2026-11-03", "2026-11-04", "2026-11-05"]
 ASSETS = ["yida_refund_instances", "refund_payments", "hc_dd_fktk"]
 LOCATION = "dd_refund_pipeline"
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def dockerfile_command(port: int) -> list[str]:
@@ -177,9 +176,9 @@ def topology(tmp_path, scratch_postgres, mysql_url) -> Iterator[dict[str, Any]]:
         home = tmp_path / "dagster_home"
         home.mkdir()
         shutil.copy(DEPLOY / "dagster.yaml", home / "dagster.yaml")
-        code_port, web_port = _free_port(), _free_port()
+        code_port, web_port = free_port(), free_port()
         env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("DINGTALK_", "DD_"))},
+            **without_pipeline_settings(),
             **pipeline_env(emulator, mysql_url, tmp_path / "storage"),
             "DAGSTER_HOME": str(home),
             "DAGSTER_PG_HOST": POSTGRES["host"],

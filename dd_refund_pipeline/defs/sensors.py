@@ -8,6 +8,7 @@ import dagster as dg
 from dd_refund_pipeline.alerts import (
     FailedCheck,
     StepError,
+    days_listed,
     failed_checks_message,
     run_failure_message,
 )
@@ -79,8 +80,7 @@ def _days_summary(evaluations: list[Any]) -> str:
     first = _summary(evaluations[0].metadata)
     if not days:
         return first
-    shown = ", ".join(days[:7]) + (f" … (+{len(days) - 7})" if len(days) > 7 else "")
-    return f"{len(days)} day(s): {shown}; first: {first}"
+    return f"{len(days)} day(s): {days_listed(days)}; first: {first}"
 
 
 def _root_cause(event: dg.DagsterEvent) -> str:

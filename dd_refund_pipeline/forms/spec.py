@@ -23,6 +23,8 @@ DEFAULT_FORM = "fktk_refund"
 INSTANCE_PREFIX = "instance."
 # The scheme's value formats we implement (the 轻易云 names).
 FORMATS = frozenset({"date", "dateTime", "string", "intval", "amount"})
+# The SQL types that hold whole numbers (what the transform casts to, storage types, adoption).
+INTEGER_TYPES = ("INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT")
 _TEMPLATE_PART = re.compile(r"(\{[^{}]+\})")
 _DDL_COLUMN = re.compile(
     r"^\s*`(?P<name>\w+)`\s+(?P<type>[A-Z]+(?:\(\s*\d+(?:\s*,\s*\d+)?\s*\))?)"

@@ -93,7 +93,7 @@ def validity(spec: FormSpec, stored: pd.DataFrame, now: datetime) -> list[Verdic
     ]
 
 
-def completeness(key: str, facts: DayFacts, present_keys: set[str]) -> Verdict:
+def completeness(facts: DayFacts, present_keys: set[str]) -> Verdict:
     """Rows in the table for the day = unique instances the API returned − rejected ones."""
     api_ids = {k for k in facts.api_keys if not k.startswith("sha1:")}
     anonymous = len(facts.api_keys) - len(set(facts.api_keys) & api_ids)
@@ -153,7 +153,7 @@ def day_verdicts(
 ) -> list[Verdict]:
     """Every per-day check of ``hc_dd_fktk`` for one day."""
     return [
-        completeness(spec.target.key, facts, present_keys),
+        completeness(facts, present_keys),
         *validity(spec, facts.stored, now),
         rejected(facts.rejects),
         gone_upstream(facts.gone, policy),

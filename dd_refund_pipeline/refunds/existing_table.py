@@ -12,10 +12,9 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from dd_refund_pipeline.forms.spec import FormSpec, TableColumn, TargetColumn
+from dd_refund_pipeline.forms.spec import INTEGER_TYPES, FormSpec, TableColumn, TargetColumn
 
 Verdict = Literal["same", "writable", "blocking"]
-_INTEGER_TYPES = ("INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT")
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,7 @@ def judge(column: TargetColumn, existing: dict[str, Any], date_only: bool) -> Co
         verdict, reason = _versus_decimal(wanted, column_type)
     elif kind in ("DATETIME", "TIMESTAMP", "DATE"):
         verdict, reason = _versus_datetime(column, column_type, date_only)
-    elif kind in _INTEGER_TYPES:
+    elif kind in INTEGER_TYPES:
         verdict, reason = _versus_integer(column_type)
     else:
         verdict, reason = "blocking", f"our type {wanted.sql_type} has no compatibility rule"

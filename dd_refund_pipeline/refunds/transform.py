@@ -21,7 +21,13 @@ import pyarrow as pa
 
 from dd_refund_pipeline.dingtalk import payload_json
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
-from dd_refund_pipeline.forms.spec import INSTANCE_PREFIX, FormSpec, SpecError, TargetColumn
+from dd_refund_pipeline.forms.spec import (
+    INSTANCE_PREFIX,
+    INTEGER_TYPES,
+    FormSpec,
+    SpecError,
+    TargetColumn,
+)
 
 LINEAGE_COLUMNS = ["partition_date", "source_modified_time", "source_version"]
 REJECT_COLUMNS = [
@@ -388,7 +394,7 @@ class _Builder:
                 self.problems.add(stamps.isna(), field_name, f"{label} is missing", values)
             # A DATE column (an adopted table, a date-only mapping) holds the day itself.
             return stamps.dt.normalize() if kind == "DATE" else stamps
-        if kind in ("INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT"):
+        if kind in INTEGER_TYPES:
             numbers = pd.to_numeric(values, errors="coerce")
             if column.is_constant and numbers.isna().any():
                 raise SpecError(
