@@ -178,7 +178,7 @@ def main() -> None:
     args = parser.parse_args()
 
     _, made = generate_instances(
-        args.rows, seed=42, as_of=datetime(2026, 11, 20, 15, tzinfo=CHINA_TZ)
+        SPEC, args.rows, seed=42, as_of=datetime(2026, 11, 20, 15, tzinfo=CHINA_TZ)
     )
     raw = [m.payload for m in made]
     started = time.perf_counter()

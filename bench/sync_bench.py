@@ -95,7 +95,7 @@ def window() -> tuple[datetime, datetime]:
 def forms_for(matching: int) -> int:
     """How many forms to generate so that about ``matching`` of them match the seed's query."""
     sample = 20_000
-    _, made = generate_instances(sample, SEED, datetime.now(tz=CHINA_TZ), days=DAYS)
+    _, made = generate_instances(SPEC, sample, SEED, datetime.now(tz=CHINA_TZ), days=DAYS)
     hits = sum(
         1
         for i in made

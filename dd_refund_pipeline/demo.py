@@ -88,12 +88,13 @@ def start_emulator(port: int = 0) -> EmulatorServer | None:
 
 
 def run() -> int:
-    """Materialize the last 25 complete days once, then print a summary (the log to a file)."""
+    """Materialize every form's look-back days once, then print a summary (the log to a file)."""
     import dagster as dg
 
+    from dd_refund_pipeline.components.form_sync import project_forms
+    from dd_refund_pipeline.components.lookback_schedule import range_run_request
     from dd_refund_pipeline.definitions import defs
-    from dd_refund_pipeline.defs.form import FORM_SPEC
-    from dd_refund_pipeline.defs.schedules import lookback_days, range_run_request
+    from dd_refund_pipeline.defs.partitions import lookback_days
 
     # Dagster's notices about its own API's maturity are for the project's developers, not for
     # someone running the demo.
@@ -101,23 +102,31 @@ def run() -> int:
         warnings.filterwarnings("ignore", category=category)
     prepare_home()
     server = start_emulator()
+    succeeded = True
     try:
-        keys = lookback_days(datetime.now(tz=CHINA_TZ), FORM_SPEC.filters.lookback_days)
-        print(f"materializing {keys[0]}...{keys[-1]} into {safe_url(database_url())}")
-        job = defs().resolve_job_def("dd_refund_sync_job")
-        with dg.DagsterInstance.get() as instance:
-            result = job.execute_in_process(
-                tags=range_run_request(keys).tags,
-                instance=instance,
-                raise_on_error=False,
-                # The full log goes to a file (below); the terminal gets a line per step.
-                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        for form in project_forms():
+            keys = lookback_days(datetime.now(tz=CHINA_TZ), form.spec.filters.lookback_days)
+            print(
+                f"\n{form.job}: {keys[0]}...{keys[-1]} into {form.table_asset} at "
+                f"{safe_url(database_url())}"
             )
-            log = write_run_log(instance, result.run_id)
-        print_steps(result)
-        print_summary(result)
-        print(f"full log: {log}")
-        return 0 if result.success else 1
+            job = defs().resolve_job_def(form.job)
+            with dg.DagsterInstance.get() as instance:
+                result = job.execute_in_process(
+                    tags=range_run_request(keys).tags,
+                    instance=instance,
+                    raise_on_error=False,
+                    # The full log goes to a file (below); the terminal gets a line per step.
+                    run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+                )
+                log = write_run_log(instance, result.run_id)
+            print_steps(result)
+            print_summary(result, form.table_asset, form.rows_asset)
+            print(f"full log: {log}")
+            succeeded = succeeded and result.success
+        print(f"\nfiles: {dagster_home() / 'dd_refund_storage'}")
+        print("UI: make dev, then http://127.0.0.1:3000")
+        return 0 if succeeded else 1
     finally:
         if server is not None:
             server.stop()
@@ -156,19 +165,20 @@ def print_steps(result: object) -> None:
             print(f"  {record.step_key}: {done}{took}")
 
 
-def print_summary(result: object) -> None:
+def print_summary(result: object, table_asset: str, rows_asset: str) -> None:
+    """Rows per day, what the load did, each check's verdict, and where the table is."""
     import dagster as dg
 
     assert isinstance(result, dg.ExecuteInProcessResult)
-    table = result.asset_materializations_for_node("hc_dd_fktk")
+    table = result.asset_materializations_for_node(table_asset)
     rows = {m.partition: int(m.metadata["rows_of_day"].value) for m in table}  # type: ignore[arg-type]
-    print("\nrows per day in hc_dd_fktk:")
+    print(f"\nrows per day in {table_asset}:")
     for day, count in sorted(rows.items()):
         print(f"  {day}  {count}")
     print(f"  total {sum(rows.values())}")
     if table:
         loaded = {k: table[0].metadata[k].value for k in ("inserted", "updated", "unchanged")}
-        cleaned = result.asset_materializations_for_node("refund_payments")
+        cleaned = result.asset_materializations_for_node(rows_asset)
         rejected = cleaned[0].metadata["rejected_records"].value if cleaned else 0
         print(
             f"  inserted {loaded['inserted']}, updated {loaded['updated']}, unchanged "
@@ -179,11 +189,9 @@ def print_summary(result: object) -> None:
         print(f"  {line}")
     print(f"\nrun {'succeeded' if result.success else 'FAILED'}: {result.run_id}")
     print(
-        f"table: {safe_url(database_url())} (hc_dd_fktk; rejects in hc_dd_fktk_rejects, "
-        "sync state in hc_dd_fktk_sync)"
+        f"table: {safe_url(database_url())} ({table_asset}; rejects in {table_asset}_rejects, "
+        f"sync state in {table_asset}_sync)"
     )
-    print(f"files: {dagster_home() / 'dd_refund_storage'}")
-    print("UI: make dev, then http://127.0.0.1:3000")
 
 
 def check_lines(evaluations: Sequence[Any]) -> list[str]:

@@ -4,6 +4,7 @@ emulator."""
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import subprocess
@@ -13,8 +14,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import dagster as dg
 import sqlalchemy as sa
 
+from dd_refund_pipeline.components.form_sync import build_form_defs, project_forms
 from dd_refund_pipeline.dingtalk.emulator.generator import EmulatedInstance
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
@@ -166,3 +169,16 @@ def validate_definitions(env: dict[str, str]) -> subprocess.CompletedProcess[str
         text=True,
         timeout=300,
     )
+
+
+@functools.cache
+def form_defs(folder: str = "fktk_refund") -> dg.Definitions:
+    """One form's definitions, built by its component from its ``defs.yaml`` (as the code
+    location builds them), without loading the whole code location."""
+    [form] = [form for form in project_forms() if form.spec.name == folder]
+    return build_form_defs(form)
+
+
+def refund_asset(name: str) -> dg.AssetsDefinition:
+    """An asset of the refund form (``yida_refund_instances``, ``refund_payments``, …)."""
+    return form_defs().get_assets_def(name)

@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from dd_refund_pipeline.definitions import defs
-from dd_refund_pipeline.defs.schedules import RANGE_END_TAG, RANGE_START_TAG
+from dd_refund_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
 from dd_refund_pipeline.forms.spec import load_form_spec

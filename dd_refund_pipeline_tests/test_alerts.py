@@ -15,6 +15,7 @@ from dd_refund_pipeline.alerts import (
 from dd_refund_pipeline.defs.resources import DingTalkRobot
 from dd_refund_pipeline.dingtalk.robot import RobotSender
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline_tests.ground_truth import form_defs
 
 TABLE = dg.AssetKey("hc_dd_fktk")
 
@@ -90,7 +91,7 @@ def test_failed_checks_message_is_one_aggregate():
 
 
 def test_alert_sensors_are_on_by_default():
-    from dd_refund_pipeline.defs.freshness import hc_dd_fktk_freshness_sensor
+    hc_dd_fktk_freshness_sensor = form_defs().get_sensor_def("hc_dd_fktk_freshness_sensor")
     from dd_refund_pipeline.defs.sensors import dingtalk_on_failed_checks, dingtalk_on_run_failure
 
     for sensor in (dingtalk_on_run_failure, dingtalk_on_failed_checks, hc_dd_fktk_freshness_sensor):
@@ -128,8 +129,8 @@ def test_a_late_day_is_alerted_once_from_the_freshness_policy(make_emulator):
     and no freshness step runs inside a backfill any more."""
     from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
 
-    from dd_refund_pipeline.defs.freshness import hc_dd_fktk_freshness_sensor
-    from dd_refund_pipeline.defs.hc_dd_fktk import hc_dd_fktk
+    hc_dd_fktk_freshness_sensor = form_defs().get_sensor_def("hc_dd_fktk_freshness_sensor")
+    hc_dd_fktk = form_defs().get_assets_def("hc_dd_fktk")
 
     policy = hc_dd_fktk.specs_by_key[TABLE].freshness_policy
     assert policy.deadline_cron == "0 9 * * *" and policy.timezone == "Asia/Shanghai"

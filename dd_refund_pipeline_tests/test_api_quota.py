@@ -16,10 +16,10 @@ import pytest
 import sqlalchemy as sa
 
 from dd_refund_pipeline.api_quota import MonthCount, QuotaSettings, record_calls
+from dd_refund_pipeline.components import late_changes_sensor as late_changes
 from dd_refund_pipeline.definitions import defs
-from dd_refund_pipeline.defs import late_changes
 from dd_refund_pipeline.defs.check_names import API_QUOTA_HEADROOM
-from dd_refund_pipeline.defs.schedules import RANGE_END_TAG, RANGE_START_TAG
+from dd_refund_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.refunds.loader import make_engine
 from dd_refund_pipeline_tests.conftest import AS_OF

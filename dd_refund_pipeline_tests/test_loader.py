@@ -72,7 +72,7 @@ def frame_rows(frame: pd.DataFrame) -> list[tuple[Any, ...]]:
 
 
 def generated(count: int = 600, seed: int = 5, malformed_rate: float = 0.0):
-    _, made = generate_instances(count, seed=seed, as_of=AS_OF, malformed_rate=malformed_rate)
+    _, made = generate_instances(SPEC, count, seed=seed, as_of=AS_OF, malformed_rate=malformed_rate)
     return transform_instances([m.payload for m in made], SPEC)
 
 

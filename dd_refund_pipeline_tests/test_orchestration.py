@@ -26,15 +26,14 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from dd_refund_pipeline.definitions import defs
 from dd_refund_pipeline.defs.check_names import INSTANCE_IDS_UNIQUE, NO_REJECTS
-from dd_refund_pipeline.defs.partitions import refund_days
-from dd_refund_pipeline.defs.resources import DingTalkRobot
-from dd_refund_pipeline.defs.run_metadata import preview
-from dd_refund_pipeline.defs.schedules import (
+from dd_refund_pipeline.defs.partitions import (
     RANGE_END_TAG,
     RANGE_START_TAG,
-    dd_refund_daily_schedule,
+    form_days,
     lookback_days,
 )
+from dd_refund_pipeline.defs.resources import DingTalkRobot
+from dd_refund_pipeline.defs.run_metadata import preview
 from dd_refund_pipeline.defs.sensors import dingtalk_on_failed_checks, dingtalk_on_run_failure
 from dd_refund_pipeline.dingtalk import payload_json
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
@@ -46,6 +45,7 @@ from dd_refund_pipeline_tests.ground_truth import (
     ROOT,
     dg_launch_command,
     expected_rows,
+    form_defs,
     matching,
     materialize_command,
     pipeline_env,
@@ -239,7 +239,9 @@ def test_failed_warn_checks_of_a_successful_run_send_one_message(pipeline):
 def test_the_scheduled_run_covers_25_days_in_one_run(pipeline):
     tick = datetime(2026, 11, 21, 2, 30, tzinfo=CHINA_TZ)
     context = dg.build_schedule_context(scheduled_execution_time=tick)
-    [request] = dd_refund_daily_schedule.evaluate_tick(context).run_requests
+    [request] = (
+        form_defs().get_schedule_def("dd_refund_daily_schedule").evaluate_tick(context).run_requests
+    )
     assert request.tags[RANGE_START_TAG] == "2026-10-27"
     assert request.tags[RANGE_END_TAG] == "2026-11-20"
     assert request.run_key == "lookback:2026-10-27...2026-11-20"
@@ -413,7 +415,7 @@ def _failing_days(result: dg.ExecuteInProcessResult, check: str) -> set[str]:
 def _ui_statuses(pipeline: dict[str, Any], check: str) -> dict[str, set[str]]:
     """Days per status, as the Checks tab's Partitions view reads them (the check's state)."""
     key = dg.AssetCheckKey(dg.AssetKey("hc_dd_fktk"), check)
-    state = pipeline["instance"].event_log_storage.get_asset_check_state([(key, refund_days)])[key]
+    state = pipeline["instance"].event_log_storage.get_asset_check_state([(key, form_days)])[key]
     return {
         status.value: set(subset.subset_value.get_partition_keys())
         for status, subset in state.subsets.items()

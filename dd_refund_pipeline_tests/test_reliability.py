@@ -25,13 +25,10 @@ import pymysql
 import pytest
 import sqlalchemy as sa
 
-from dd_refund_pipeline.defs.hc_dd_fktk import hc_dd_fktk
-from dd_refund_pipeline.defs.refund_payments import refund_payments
+from dd_refund_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG, lookback_days
 from dd_refund_pipeline.defs.resources import DingTalkRobot, RefundDatabase, YidaResource
-from dd_refund_pipeline.defs.schedules import RANGE_END_TAG, RANGE_START_TAG, lookback_days
 from dd_refund_pipeline.defs.sensors import dingtalk_on_run_failure
 from dd_refund_pipeline.defs.storage import RefundFileStorage
-from dd_refund_pipeline.defs.yida_refund_instances import yida_refund_instances
 from dd_refund_pipeline.dingtalk.emulator.generator import generate_instances
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
@@ -45,11 +42,12 @@ from dd_refund_pipeline_tests.ground_truth import (
     matching,
     materialize_command,
     pipeline_env,
+    refund_asset,
     table,
     validate_definitions,
 )
 
-ASSETS = [yida_refund_instances, refund_payments, hc_dd_fktk]
+ASSETS = [refund_asset(name) for name in ("yida_refund_instances", "refund_payments", "hc_dd_fktk")]
 SPEC = load_form_spec()
 ROOT = Path(__file__).resolve().parents[1]
 TICK = datetime(2026, 11, 21, 2, 30, tzinfo=CHINA_TZ)  # the schedule's tick after AS_OF
@@ -213,7 +211,7 @@ def _kill_first_insert(database: str, after_s: float, killed: list[int]) -> None
 
 
 def test_a_connection_killed_mid_load_keeps_no_partial_batch(mysql_engine, mysql_url):
-    _, made = generate_instances(60_000, seed=8, as_of=AS_OF)
+    _, made = generate_instances(SPEC, 60_000, seed=8, as_of=AS_OF)
     result = transform_instances([m.payload for m in made], SPEC)
     load_refunds(mysql_engine, SPEC, result.clean.iloc[:1000], result.rejects.iloc[0:0], "base")
     before = table(mysql_engine)

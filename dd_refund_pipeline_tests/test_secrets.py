@@ -21,7 +21,7 @@ from dagster._core.remote_representation.external_data import RepositorySnap
 from dagster._serdes import serialize_value
 
 from dd_refund_pipeline.definitions import defs
-from dd_refund_pipeline.defs.schedules import RANGE_END_TAG, RANGE_START_TAG
+from dd_refund_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from dd_refund_pipeline.defs.sensors import dingtalk_on_failed_checks, dingtalk_on_run_failure
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig

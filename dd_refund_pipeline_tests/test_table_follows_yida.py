@@ -16,11 +16,11 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from dd_refund_pipeline.components import late_changes_sensor as late_changes
+from dd_refund_pipeline.components.late_changes_sensor import contiguous_ranges
 from dd_refund_pipeline.definitions import defs
-from dd_refund_pipeline.defs import late_changes
 from dd_refund_pipeline.defs.check_names import NO_GONE_UPSTREAM
-from dd_refund_pipeline.defs.late_changes import contiguous_ranges, dd_refund_late_changes
-from dd_refund_pipeline.defs.schedules import RANGE_END_TAG, RANGE_START_TAG
+from dd_refund_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from dd_refund_pipeline.dingtalk.emulator.generator import AMOUNT_FIELD
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
@@ -29,6 +29,7 @@ from dd_refund_pipeline.refunds.loader import make_engine
 from dd_refund_pipeline_tests.conftest import AS_OF, _fresh
 from dd_refund_pipeline_tests.ground_truth import (
     expected_rows,
+    form_defs,
     matches_seed_query,
     matching,
     pipeline_env,
@@ -207,6 +208,7 @@ def test_days_become_one_run_per_contiguous_range():
 
 
 def test_the_sensor_is_on_by_default():
+    dd_refund_late_changes = form_defs().get_sensor_def("dd_refund_late_changes")
     assert dd_refund_late_changes.default_status == dg.DefaultSensorStatus.RUNNING
     assert dd_refund_late_changes.minimum_interval_seconds == 6 * 3600
 

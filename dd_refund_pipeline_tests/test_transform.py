@@ -81,7 +81,7 @@ def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def test_generated_instances_map_exactly_to_the_seed_rows():
-    _, generated = generate_instances(1500, seed=5, as_of=AS_OF)
+    _, generated = generate_instances(SPEC, 1500, seed=5, as_of=AS_OF)
     raw = [g.payload for g in generated]
     result = transform_instances(raw, SPEC)
     with_amount = [r for r in raw if r["data"]["numberField_lgkiepjv_value"]]
@@ -231,7 +231,7 @@ def test_unmappable_records_are_rejected_with_field_and_reason(changes, field, r
 
 
 def test_every_malformed_kind_of_the_emulator_is_rejected_once():
-    _, generated = generate_instances(3000, seed=9, as_of=AS_OF, malformed_rate=0.05)
+    _, generated = generate_instances(SPEC, 3000, seed=9, as_of=AS_OF, malformed_rate=0.05)
     malformed = [g for g in generated if g.malformed]
     assert {g.malformed for g in malformed} == set(MALFORMED_KINDS)
     result = transform_instances([g.payload for g in generated], SPEC)

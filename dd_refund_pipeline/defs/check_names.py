@@ -1,11 +1,12 @@
-"""Names of the asset checks, shared by the assets that run them and the tests and sensors."""
+"""Names of the asset checks every form has, shared by the assets, the tests and the sensors.
+
+A form's validity checks are named after their column and rule (``sales_count_positive``), and
+its whole-table key check after its key (``extend_process_instance_id_unique``): both come from
+the form spec (``ValidityRule.check_name``, ``Target.key_check_name``).
+"""
 
 INSTANCE_IDS_UNIQUE = "process_instance_id_unique"
-TABLE_KEYS_UNIQUE = "extend_process_instance_id_unique"
 TABLE_COMPLETE = "window_complete"
-AMOUNTS_POSITIVE = "sales_count_positive"
-ORDER_NUMBERS_SHAPED = "order_no_new_shaped"
-TIMES_SANE = "datetime_new_in_range"
 NO_REJECTS = "no_rejected_records"
 NO_GONE_UPSTREAM = "no_forms_gone_upstream"
 API_QUOTA_HEADROOM = "api_quota_headroom"

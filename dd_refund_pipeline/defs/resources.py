@@ -13,7 +13,6 @@ from pydantic import field_validator
 from sqlalchemy.engine import Engine
 
 from dd_refund_pipeline.api_quota import MonthCount, record_calls
-from dd_refund_pipeline.defs.form import FORM_SPEC
 from dd_refund_pipeline.defs.storage import RefundFileStorage
 from dd_refund_pipeline.dingtalk.robot import RobotReply, RobotSender
 from dd_refund_pipeline.dingtalk.yida import (
@@ -31,6 +30,8 @@ from dd_refund_pipeline.refunds.sync_state import GONE_POLICY_ENV, check_gone_po
 from dd_refund_pipeline.settings import DATABASE_URL_ENV
 
 DEFAULT_ROBOT_URL = "https://oapi.dingtalk.com"
+# The Yida app's systemToken: every form spec of this code location names this variable.
+SYSTEM_TOKEN_ENV = "YIDA_SYSTEM_TOKEN"
 
 
 def _http_url(value: str, setting: str) -> str:
@@ -172,7 +173,7 @@ def resources() -> dg.Definitions:
                 base_url=_env("DINGTALK_BASE_URL", DEFAULT_BASE_URL),
                 app_key=dg.EnvVar("DINGTALK_APP_KEY"),
                 app_secret=dg.EnvVar("DINGTALK_APP_SECRET"),
-                system_token=dg.EnvVar(FORM_SPEC.source.system_token_env),
+                system_token=dg.EnvVar(SYSTEM_TOKEN_ENV),
             ),
             "refund_database": RefundDatabase(
                 # Required: a run without it fails at start naming it, rather than writing a

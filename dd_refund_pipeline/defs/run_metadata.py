@@ -10,13 +10,14 @@ from collections.abc import Mapping
 import dagster as dg
 import pandas as pd
 
-GROUP = "dingtalk_refunds"
-PREVIEW_ROWS = 10
+from dd_refund_pipeline.defs.partitions import window_label
+from dd_refund_pipeline.refunds.batches import PREVIEW_ROWS
 
 
-def window_label(context: dg.AssetExecutionContext) -> str:
+def run_days(context: dg.AssetExecutionContext) -> str:
+    """The run's days as they read everywhere: ``A...B``, or one day."""
     keys = context.partition_key_range
-    return keys.start if keys.start == keys.end else f"{keys.start}...{keys.end}"
+    return window_label(keys.start, keys.end)
 
 
 def record_day_counts(context: dg.AssetExecutionContext, counts: Mapping[str, int]) -> None:

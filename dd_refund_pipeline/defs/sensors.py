@@ -12,16 +12,8 @@ from dd_refund_pipeline.alerts import (
     failed_checks_message,
     run_failure_message,
 )
+from dd_refund_pipeline.defs.partitions import run_window
 from dd_refund_pipeline.defs.resources import DingTalkRobot
-from dd_refund_pipeline.defs.schedules import RANGE_END_TAG, RANGE_START_TAG
-
-
-def run_window(tags: Mapping[str, str]) -> str:
-    """The days a run covered, from its partition tags."""
-    if RANGE_START_TAG in tags:
-        start, end = tags[RANGE_START_TAG], tags.get(RANGE_END_TAG, "?")
-        return start if start == end else f"{start}...{end}"
-    return tags.get("dagster/partition", "unpartitioned")
 
 
 def run_subject(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:

@@ -7,7 +7,6 @@ stored raw data and makes no API call.
 
 import dagster as dg
 
-from dd_refund_pipeline.defs.form import FORM_SPEC
 from dd_refund_pipeline.refunds.batches import RawInstances, RefundFrames
 from dd_refund_pipeline.settings import dagster_home
 from dd_refund_pipeline.storage import (
@@ -46,7 +45,9 @@ class RefundFileStorage(dg.ConfigurableIOManager):
                 digest = store.write_instances(asset, key, obj.lines(key))
                 store.write_keys(asset, key, obj.keys(key), digest)
         else:
-            schema = clean_schema(obj.spec or FORM_SPEC)
+            if obj.spec is None:
+                raise TypeError(f"{asset}: cleaned rows without the form spec they follow")
+            schema = clean_schema(obj.spec)
             for key in keys:
                 clean, rejects = obj.day(key)
                 store.write_frame(asset, key, CLEAN_SUFFIX, clean, schema)

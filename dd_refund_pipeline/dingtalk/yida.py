@@ -184,6 +184,35 @@ class ScanStats:
             "elapsed_s": round(self.elapsed_s, 3),
         }
 
+    def metadata(self, qps: float) -> dict[str, Any]:
+        """What a run shows of its scan: calls by kind, retries by cause, and the floor.
+
+        The floor is one token call plus one list call per 100 instances, at ``qps``: how far
+        above it a scan landed says what the faults and the window splitting cost.
+        """
+        minimum_calls = math.ceil(self.instances / 100) + 1
+        floor_s = (minimum_calls - 1) / qps
+        return {
+            "api_calls": self.api_calls,
+            "api_list_calls": self.calls[INSTANCES_ENDPOINT],
+            "api_token_calls": self.calls[TOKEN_ENDPOINT],
+            "api_pages": self.pages,
+            "api_retries": self.retries,
+            "api_throttles": self.throttles,
+            "api_retry_causes": dict(sorted(self.retry_causes.items())),
+            "api_token_refreshes": self.token_refreshes,
+            "api_window_splits": self.window_splits,
+            "api_window_parts": self.parts,
+            "api_drift_repairs": self.drift_repairs,
+            "api_repair_calls": self.repair_calls,
+            # Forms read during the scan that had left the result set by its end (dropped).
+            "api_departed": self.departed,
+            "api_seconds": round(self.elapsed_s, 3),
+            "api_minimum_calls": minimum_calls,
+            "api_calls_over_minimum": round(self.api_calls / minimum_calls, 2),
+            "api_seconds_over_floor": round(self.elapsed_s / max(floor_s, 0.001), 2),
+        }
+
 
 @dataclass
 class ScanResult:

@@ -10,7 +10,8 @@ field, before anything talks to DingTalk or the database. A second form is a sec
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,11 @@ DEFAULT_FORM = "fktk_refund"
 INSTANCE_PREFIX = "instance."
 # The scheme's value formats we implement (the 轻易云 names).
 FORMATS = frozenset({"date", "dateTime", "string", "intval", "amount"})
+# Validity rules a target column may carry (checked on the stored rows after each load), and the
+# suffix of the check each one becomes: ``sales_count`` + ``positive`` → ``sales_count_positive``.
+RULE_CHECKS = {"pattern": "shaped", "positive": "positive", "in_range": "in_range"}
+# The earliest date a form can carry (the ``in_range`` rule's default lower bound).
+EARLIEST_DAY = date(2000, 1, 1)
 # The SQL types that hold whole numbers (what the transform casts to, storage types, adoption).
 INTEGER_TYPES = ("INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT")
 _TEMPLATE_PART = re.compile(r"(\{[^{}]+\})")
@@ -39,11 +45,19 @@ class SpecError(ValueError):
 
 @dataclass(frozen=True)
 class SourceField:
-    """One component of the Yida form."""
+    """One component of the Yida form, as its designer configured it.
+
+    ``options`` (choice name → share of forms, for select and radio components), ``prefix``
+    (serial numbers) and ``maximum`` (number components) describe the component itself: the
+    emulator generates a form's instances from them, so a new form needs no generator code.
+    """
 
     id: str
     label: str
     kind: str
+    options: dict[str, float] = field(default_factory=dict)
+    prefix: str = ""
+    maximum: float = 20000.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,12 @@ class FormSource:
     language: str
     system_token_env: str
     fields: dict[str, SourceField]
+    # What Yida calls one instance ("付款退款申请"): titles read "<originator>发起的<form_name>".
+    form_name: str = ""
+
+    def field_of_kind(self, kind: str) -> SourceField | None:
+        """The first component of ``kind`` (``serial``, ``date``, …), if the spec reads one."""
+        return next((f for f in self.fields.values() if f.kind == kind), None)
 
 
 @dataclass(frozen=True)
@@ -106,6 +126,9 @@ class TargetColumn:
     table_column: TableColumn
     # A regular expression every stored value should match (checked after each load).
     pattern: str | None = None
+    # ``positive``: every stored value > 0; ``in_range``: a date between ``earliest`` and tomorrow.
+    check: str | None = None
+    earliest: date = EARLIEST_DAY
 
     @property
     def parts(self) -> list[str]:
@@ -118,7 +141,36 @@ class TargetColumn:
 
     @property
     def is_constant(self) -> bool:
+        """True when the column holds the same literal text on every row."""
         return not self.refs
+
+    @property
+    def rules(self) -> list[str]:
+        """The validity rules on this column (``pattern``, ``positive``, ``in_range``)."""
+        return (["pattern"] if self.pattern else []) + ([self.check] if self.check else [])
+
+
+@dataclass(frozen=True)
+class ValidityRule:
+    """One validity rule of a target column, and the per-day check that applies it."""
+
+    column: TargetColumn
+    kind: str
+
+    @property
+    def check_name(self) -> str:
+        """The asset check's name: the column and what it says (``order_no_new_shaped``)."""
+        return f"{self.column.name}_{RULE_CHECKS[self.kind]}"
+
+    @property
+    def description(self) -> str:
+        """What the check asserts about the day's stored rows, for the UI."""
+        name = self.column.name
+        if self.kind == "pattern":
+            return f"Stored {name} matches {self.column.pattern} (WARN)."
+        if self.kind == "positive":
+            return f"Stored {name} of the day's rows is > 0 (WARN)."
+        return f"Stored {name} lies between {self.column.earliest} and tomorrow (WARN)."
 
 
 @dataclass(frozen=True)
@@ -135,7 +187,34 @@ class Target:
         return [column.name for column in self.columns]
 
     def column(self, name: str) -> TargetColumn:
+        """The target column ``name``."""
         return next(column for column in self.columns if column.name == name)
+
+    @property
+    def rejects_table(self) -> str:
+        """Where records that cannot become rows go, with the reason."""
+        return f"{self.table}_rejects"
+
+    @property
+    def sync_table(self) -> str:
+        """The sync state kept beside the table (version, last seen, gone upstream)."""
+        return f"{self.table}_sync"
+
+    @property
+    def rules(self) -> list[ValidityRule]:
+        """Every validity rule of the spec, column by column."""
+        return [ValidityRule(column, kind) for column in self.columns for kind in column.rules]
+
+    @property
+    def checked_columns(self) -> list[str]:
+        """The key and each column a validity rule checks: what the checks read back."""
+        checked = [rule.column.name for rule in self.rules]
+        return [self.key, *dict.fromkeys(name for name in checked if name != self.key)]
+
+    @property
+    def key_check_name(self) -> str:
+        """The whole-table uniqueness check: the key in snake case (``…_unique``)."""
+        return f"{snake_case(self.key)}_unique"
 
 
 @dataclass(frozen=True)
@@ -152,12 +231,24 @@ class FormSpec:
     def format_for(self, field: str) -> FieldFormat | None:
         return next((rule for rule in self.formats if rule.new == field), None)
 
+    def value_format(self, column: TargetColumn) -> str | None:
+        """The format of the column's value: its own, or that of the one field it copies."""
+        if column.format or len(column.refs) != 1 or len(column.parts) != 1:
+            return column.format
+        rule = self.format_for(column.refs[0])
+        return rule.format if rule else None
+
     def is_date_only(self, column: TargetColumn) -> bool:
         """True when ``column`` is exactly one field in the ``date`` format (a day, no time)."""
         if column.parts != [f"{{{ref}}}" for ref in column.refs] or len(column.refs) != 1:
             return False
         rule = self.format_for(column.refs[0])
         return rule is not None and rule.format == "date"
+
+
+def snake_case(name: str) -> str:
+    """``extend_processInstanceId`` → ``extend_process_instance_id``."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
 def _require(mapping: Any, key: str, where: str) -> Any:
@@ -179,12 +270,7 @@ def parse_ddl_columns(ddl: str) -> dict[str, TableColumn]:
 def _source(raw: Any, where: str) -> FormSource:
     fields_raw = _require(raw, "fields", where)
     fields = {
-        key: SourceField(
-            key,
-            str(_require(value, "label", f"{where}.fields.{key}")),
-            str(_require(value, "kind", f"{where}.fields.{key}")),
-        )
-        for key, value in fields_raw.items()
+        key: _source_field(key, value, f"{where}.fields.{key}") for key, value in fields_raw.items()
     }
     return FormSource(
         app_type=str(_require(raw, "app_type", where)),
@@ -193,6 +279,26 @@ def _source(raw: Any, where: str) -> FormSource:
         language=str(raw.get("language") or "zh_CN"),
         system_token_env=str(_require(raw, "system_token_env", where)),
         fields=fields,
+        form_name=str(raw.get("form_name") or ""),
+    )
+
+
+def _source_field(key: str, raw: Any, where: str) -> SourceField:
+    options = raw.get("options") or {} if isinstance(raw, dict) else {}
+    if not isinstance(options, dict) or not all(
+        isinstance(share, int | float) and share > 0 for share in options.values()
+    ):
+        raise SpecError(f"{where}.options: a mapping of choice → positive share")
+    maximum = raw.get("maximum", 20000) if isinstance(raw, dict) else 20000
+    if not isinstance(maximum, int | float) or maximum <= 0:
+        raise SpecError(f"{where}.maximum: must be a positive number")
+    return SourceField(
+        key,
+        str(_require(raw, "label", where)),
+        str(_require(raw, "kind", where)),
+        {str(name): float(share) for name, share in options.items()},
+        str(raw.get("prefix") or ""),
+        float(maximum),
     )
 
 
@@ -224,6 +330,21 @@ def _formats(raw: Any, where: str, source: FormSource) -> list[FieldFormat]:
             raise SpecError(f"{here}: old field '{rule.old}' is not a field of source.fields")
         rules.append(rule)
     return rules
+
+
+def _rule(item: dict[str, Any], where: str) -> str | None:
+    check = item.get("check")
+    if check is not None and check not in ("positive", "in_range"):
+        raise SpecError(f"{where}.check: unknown rule '{check}' (known: positive, in_range)")
+    return check
+
+
+def _earliest(item: dict[str, Any], where: str) -> date:
+    raw = item.get("earliest", EARLIEST_DAY)
+    try:
+        return raw if isinstance(raw, date) else date.fromisoformat(str(raw))
+    except ValueError:
+        raise SpecError(f"{where}.earliest: '{raw}' is not a date (YYYY-MM-DD)") from None
 
 
 def _target(raw: Any, where: str, known_refs: set[str]) -> Target:
@@ -258,6 +379,8 @@ def _target(raw: Any, where: str, known_refs: set[str]) -> Target:
             column_format,
             table_columns[name],
             pattern,
+            _rule(item, here),
+            _earliest(item, here),
         )
         for ref in column.refs:
             if ref not in known_refs and not ref.startswith(INSTANCE_PREFIX):
@@ -273,17 +396,28 @@ def _target(raw: Any, where: str, known_refs: set[str]) -> Target:
 
 
 def parse_form_spec(raw: Any, origin: str) -> FormSpec:
-    """Validate a spec's parsed YAML; ``origin`` names it in every error."""
+    """Validate a spec's parsed YAML; ``origin`` (its file) names it in every error."""
     if not isinstance(raw, dict):
         raise SpecError(f"form spec {origin}: not a mapping")
-    name = str(raw.get("name") or origin)
-    where = f"form spec {name}"
+    name = str(raw.get("name") or Path(origin).stem)
+    where = f"form spec {name} ({origin})"
     source = _source(_require(raw, "source", where), f"{where}: source")
     filters = _filters(raw.get("filters") or {}, f"{where}: filters", source)
     formats = _formats(raw.get("formats"), f"{where}: formats", source)
     known = set(source.fields) | {rule.new for rule in formats}
     target = _target(_require(raw, "target", where), f"{where}: target", known)
-    return FormSpec(name, str(raw.get("title") or name), source, filters, formats, target)
+    spec = FormSpec(name, str(raw.get("title") or name), source, filters, formats, target)
+    for column in target.columns:
+        _check_rule_fits(spec, column, f"{where}: target.columns.{column.name}")
+    return spec
+
+
+def _check_rule_fits(spec: FormSpec, column: TargetColumn, where: str) -> None:
+    value_format = spec.value_format(column)
+    if column.check == "in_range" and value_format not in ("date", "dateTime"):
+        raise SpecError(f"{where}: 'in_range' needs a date or dateTime value, not {value_format}")
+    if column.check == "positive" and value_format not in ("amount", "intval"):
+        raise SpecError(f"{where}: 'positive' needs an amount or intval value, not {value_format}")
 
 
 def load_form_spec(name_or_path: str | Path = DEFAULT_FORM) -> FormSpec:
@@ -294,4 +428,4 @@ def load_form_spec(name_or_path: str | Path = DEFAULT_FORM) -> FormSpec:
     if not path.is_file():
         raise SpecError(f"form spec {name_or_path}: no such file {path}")
     with path.open(encoding="utf-8") as handle:
-        return parse_form_spec(yaml.safe_load(handle), path.stem)
+        return parse_form_spec(yaml.safe_load(handle), str(path))

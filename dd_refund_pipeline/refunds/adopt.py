@@ -1,7 +1,8 @@
-"""``python -m dd_refund_pipeline.refunds.adopt``: take over an existing ``hc_dd_fktk``.
+"""``python -m dd_refund_pipeline.refunds.adopt [--form NAME]``: take over a form's existing table.
 
 The 轻易云 scheme wrote the table with plain ``INSERT``s: it usually has no UNIQUE key on
-``extend_processInstanceId``, may hold several copies of a form, and its types may differ from
+the form's key (``processInstanceId``), may hold several copies of a form, and its types may
+differ from
 ours. Without ``--apply`` this prints a plan and changes nothing: the columns compared with ours
 (what we write into as it is, what we cannot), the duplicate ids (count and a sample), which copy
 of each is kept and why, and what ``--apply`` would do. It exits 0 only when the table is ready.
@@ -27,6 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from dd_refund_pipeline.forms.spec import FormSpec
+from dd_refund_pipeline.forms.table_sql import FormTables
 from dd_refund_pipeline.refunds.command_line import add_target_arguments, open_target
 from dd_refund_pipeline.refunds.existing_table import ColumnFinding, compare_columns
 from dd_refund_pipeline.refunds.loader import DatabaseError, ensure_schema, safe_url, unique_on
@@ -73,6 +75,7 @@ class AdoptionPlan:
     url: str
     table: str
     exists: bool
+    key: str = ""
     rows: int = 0
     null_ids: int = 0
     empty_ids: int = 0
@@ -95,12 +98,12 @@ class AdoptionPlan:
         ]
         if self.exists and not self.has_unique_key and self.key_type.upper().endswith("TEXT"):
             reasons.append(
-                f"extend_processInstanceId is {self.key_type}: a UNIQUE key needs a VARCHAR; "
+                f"{self.key} is {self.key_type}: a UNIQUE key needs a VARCHAR; "
                 f"change it to VARCHAR(64) yourself, then rerun"
             )
         if self.empty_ids > 1 and not self.has_unique_key:
             reasons.append(
-                f"{self.empty_ids} rows have an empty extend_processInstanceId: they match no "
+                f"{self.empty_ids} rows have an empty {self.key}: they match no "
                 f"form and would break the UNIQUE key; set them to NULL (or remove them), rerun"
             )
         return reasons
@@ -129,9 +132,9 @@ class AdoptionPlan:
             lines.append(f"  {f.name:<{width}}  {f.theirs:<22} {ours:<15} {f.verdict}{note}")
         lines.append("\nKey:")
         if self.has_unique_key:
-            lines.append("  UNIQUE on extend_processInstanceId: present")
+            lines.append(f"  UNIQUE on {self.key}: present")
         else:
-            lines.append("  no UNIQUE key on extend_processInstanceId: --apply adds it")
+            lines.append(f"  no UNIQUE key on {self.key}: --apply adds it")
         lines += self._duplicate_lines()
         if self.backup_rows is not None:
             lines.append(
@@ -175,9 +178,7 @@ class AdoptionPlan:
                 f"{self.table}, one transaction per {BATCH_IDS} ids"
             )
         if not self.has_unique_key:
-            steps.append(
-                f"add UNIQUE KEY uk_{self.table}_process_instance (extend_processInstanceId)"
-            )
+            steps.append(f"add UNIQUE KEY uk_{self.table}_process_instance ({self.key})")
         steps.append(f"create {self.table}_rejects and {self.table}_sync if missing")
         return steps
 
@@ -234,14 +235,14 @@ def _engine_of(conn: Connection, table: str) -> str | None:
     return str(row[0]).upper() if row and row[0] else None
 
 
-def _scalar_row(conn: Connection, name: str) -> Any:
-    return conn.execute(sa.text(read_sql(name))).one()
+def _scalar_row(conn: Connection, sql: str) -> Any:
+    return conn.execute(sa.text(sql)).one()
 
 
 def make_plan(engine: Engine, spec: FormSpec) -> AdoptionPlan:
     """Inspect the table; change nothing."""
     table = spec.target.table
-    plan = AdoptionPlan(safe_url(engine.url), table, exists=False)
+    plan = AdoptionPlan(safe_url(engine.url), table, exists=False, key=spec.target.key)
     try:
         with engine.connect() as conn:
             inspector = sa.inspect(conn)
@@ -253,11 +254,11 @@ def make_plan(engine: Engine, spec: FormSpec) -> AdoptionPlan:
             key = spec.target.key
             plan.key_type = next((str(c["type"]) for c in columns if c["name"] == key), "missing")
             plan.has_unique_key = unique_on(inspector, table, key)
-            summary = _scalar_row(conn, f"adopt_summary_{table}.sql")
+            summary = _scalar_row(conn, FormTables.of(spec).sql("adopt_summary.sql"))
             plan.rows, plan.null_ids, plan.empty_ids = map(int, summary[:3])
             plan.duplicates = Duplicates(int(summary[3]), int(summary[4]))
             if plan.duplicates.ids:
-                plan.duplicates.sample = _duplicate_ids(conn, table, SAMPLE)
+                plan.duplicates.sample = _duplicate_ids(conn, FormTables.of(spec), SAMPLE)
                 plan.order = _copy_order(conn, spec, columns)
             if inspector.has_table(backup_table_name(spec.target.table)):
                 backup = sa.Table(
@@ -272,8 +273,8 @@ def make_plan(engine: Engine, spec: FormSpec) -> AdoptionPlan:
     return plan
 
 
-def _duplicate_ids(conn: Connection, table: str, limit: int) -> list[tuple[str, int]]:
-    rows = conn.execute(sa.text(read_sql(f"adopt_duplicate_ids_{table}.sql")), {"limit": limit})
+def _duplicate_ids(conn: Connection, tables: FormTables, limit: int) -> list[tuple[str, int]]:
+    rows = conn.execute(sa.text(tables.sql("adopt_duplicate_ids.sql")), {"limit": limit})
     return [(str(key), int(copies)) for key, copies in rows]
 
 
@@ -394,7 +395,7 @@ def _move_duplicates(engine: Engine, spec: FormSpec, batch_ids: int) -> int:
         # Each batch in its own transaction: an interruption loses at most the batch in flight,
         # which a rerun finds still duplicated and moves then.
         with engine.begin() as conn:
-            keys = [key for key, _ in _duplicate_ids(conn, table, batch_ids)]
+            keys = [key for key, _ in _duplicate_ids(conn, FormTables.of(spec), batch_ids)]
             if not keys:
                 return moved
             moved += mover.move(conn, keys, datetime.now().replace(microsecond=0))
@@ -404,7 +405,7 @@ def _add_unique_key(engine: Engine, spec: FormSpec) -> None:
     table = spec.target.table
     try:
         with engine.begin() as conn:
-            conn.execute(sa.text(read_sql(f"adopt_unique_key_{table}.sql")))
+            conn.execute(sa.text(FormTables.of(spec).sql("adopt_unique_key.sql")))
     except DBAPIError as exc:
         reason = str(getattr(exc, "orig", exc)).splitlines()[0]
         raise AdoptionRefused(

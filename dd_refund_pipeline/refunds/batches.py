@@ -21,6 +21,7 @@ from dd_refund_pipeline.forms.spec import FormSpec
 from dd_refund_pipeline.refunds.transform import (
     TransformResult,
     empty_rejects,
+    rejected_records,
     transform_instances,
 )
 
@@ -178,6 +179,7 @@ class RefundFrames:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
 
 
+# Rows a preview shows, in the run's metadata and the check samples' tables.
 PREVIEW_ROWS = 10
 
 
@@ -214,13 +216,27 @@ class WindowSummary:
 
     @property
     def total_rows(self) -> int:
+        """Clean rows of the whole window."""
         return sum(self.rows.values())
 
     def rejects(self) -> pd.DataFrame:
+        """Every rejected record of the window (one row per record and field)."""
         seen = self.rejects_seen
         return pd.concat(seen, ignore_index=True) if seen else empty_rejects()
 
+    def rejected_records(self) -> int:
+        """Source records rejected in the window."""
+        return rejected_records(self.rejects())
+
+    def rejected_by_day(self) -> dict[str, int]:
+        """Source records rejected, per day of creation."""
+        rejects = self.rejects()
+        if not len(rejects):
+            return {}
+        return {day: rejected_records(part) for day, part in rejects.groupby("partition_date")}
+
     def head(self) -> pd.DataFrame:
+        """The window's first rows (at most ``PREVIEW_ROWS``), for the run's preview."""
         return pd.concat(self.first_rows, ignore_index=True) if self.first_rows else pd.DataFrame()
 
 

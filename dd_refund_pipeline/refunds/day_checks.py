@@ -1,4 +1,4 @@
-"""The checks of ``hc_dd_fktk``, one verdict per day: pure pandas over what the load read back.
+"""The checks of a form's table, one verdict per day: pure pandas over what the load read back.
 
 A reviewer asks "which days have a problem?", and a day's verdict must stay visible until a later
 evaluation of that same day passes: a passing backfill of other days says nothing about it. So
@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 
 from dd_refund_pipeline.defs import check_names as checks
-from dd_refund_pipeline.forms.spec import FormSpec
-from dd_refund_pipeline.refunds.transform import EARLIEST_DATE
+from dd_refund_pipeline.forms.spec import FormSpec, ValidityRule
+from dd_refund_pipeline.refunds.transform import rejected_records
 
 # What a reviewer needs to find a rejected form in Yida, even one without a usable id.
 REJECT_SHOWN = [
@@ -31,7 +31,6 @@ REJECT_SHOWN = [
     "reason",
     "raw_value",
 ]
-GONE_SHOWN = ["process_instance_id", "partition_date", "order_no_new", "sales_count", "gone_since"]
 WARN, ERROR = "WARN", "ERROR"
 
 
@@ -57,7 +56,7 @@ class DayFacts:
 
     day: str
     api_keys: list[str]
-    stored: pd.DataFrame  # the table's rows of the day's clean keys (key, order, time, amount)
+    stored: pd.DataFrame  # the table's rows of the day's clean keys (key and checked columns)
     rejects: pd.DataFrame
     gone: pd.DataFrame  # rows of GoneReport.rows for the day, already narrowed to the reported
 
@@ -69,28 +68,28 @@ def _offenders(name: str, offenders: pd.DataFrame, severity: str, **counts: Any)
     )
 
 
-def validity(spec: FormSpec, stored: pd.DataFrame, now: datetime) -> list[Verdict]:
-    """Stored amounts > 0, order numbers of the form's shape, dates that can be a form's."""
-    pattern = spec.target.column("order_no_new").pattern or ".*"
+def _violations(rule: ValidityRule, stored: pd.DataFrame, now: datetime) -> pd.Series:
+    """True for each stored row that breaks ``rule``."""
+    values = stored[rule.column.name]
+    if rule.kind == "pattern":
+        pattern = rule.column.pattern or ".*"
+        return ~values.map(lambda v: bool(re.match(pattern, str(v))))
+    if rule.kind == "positive":
+        return values.map(lambda v: not v > 0)
+    earliest = datetime.combine(rule.column.earliest, datetime.min.time())
     tomorrow = now.replace(tzinfo=None) + timedelta(days=1)
-    earliest = EARLIEST_DATE.replace(tzinfo=None)
-    shaped = stored["order_no_new"].map(lambda v: bool(re.match(pattern, str(v))))
-    times = stored["datetime_new"]
-    checked = len(stored)
-    return [
-        _offenders(
-            checks.AMOUNTS_POSITIVE, stored[stored["sales_count"] <= 0], WARN, checked=checked
-        ),
-        _offenders(
-            checks.ORDER_NUMBERS_SHAPED, stored[~shaped], WARN, checked=checked, pattern=pattern
-        ),
-        _offenders(
-            checks.TIMES_SANE,
-            stored[(times < earliest) | (times > tomorrow)],
-            WARN,
-            checked=checked,
-        ),
-    ]
+    return (values < earliest) | (values > tomorrow)
+
+
+def validity(spec: FormSpec, stored: pd.DataFrame, now: datetime) -> list[Verdict]:
+    """One verdict per validity rule of the spec (a pattern, a positive amount, a date range)."""
+    verdicts = []
+    for rule in spec.target.rules:
+        extra = {"pattern": rule.column.pattern} if rule.kind == "pattern" else {}
+        broken = _violations(rule, stored, now) if len(stored) else pd.Series(dtype=bool)
+        offenders = stored[broken.astype(bool)] if len(stored) else stored
+        verdicts.append(_offenders(rule.check_name, offenders, WARN, checked=len(stored), **extra))
+    return verdicts
 
 
 def completeness(facts: DayFacts, present_keys: set[str]) -> Verdict:
@@ -125,14 +124,16 @@ def rejected(rejects: pd.DataFrame) -> Verdict:
     """No source record of the day was rejected; the sample says how to find each in Yida."""
     # Day files written before the tracing columns existed lack them: shown empty.
     shown = rejects.reindex(columns=REJECT_SHOWN).astype(object).fillna("")
-    records = int(rejects["record_key"].nunique()) if len(rejects) else 0
+    records = rejected_records(rejects)
     return _offenders(checks.NO_REJECTS, shown, WARN, rejected_records=records)
 
 
-def gone_upstream(gone: pd.DataFrame, policy: str) -> Verdict:
+def gone_upstream(spec: FormSpec, gone: pd.DataFrame, policy: str) -> Verdict:
     """Rows of forms Yida no longer returns: named (``flag``) or listed as removed (``delete``)."""
+    checked = [name for name in spec.target.checked_columns if name != spec.target.key]
+    shown = ["process_instance_id", "partition_date", *checked, "gone_since"]
     if gone.empty:
-        removed = remaining = pd.DataFrame(columns=GONE_SHOWN)
+        removed = remaining = pd.DataFrame(columns=shown)
     else:
         removed = gone[gone["removed"]]
         remaining = gone[gone["row_key"].notna() & ~gone["removed"]]
@@ -142,8 +143,8 @@ def gone_upstream(gone: pd.DataFrame, policy: str) -> Verdict:
         WARN,
         {"policy": policy, "gone_upstream_rows": len(remaining), "removed": len(removed)},
         {
-            "sample": remaining.reindex(columns=GONE_SHOWN).head(checks.SAMPLE_SIZE),
-            "removed_sample": removed.reindex(columns=GONE_SHOWN).head(checks.SAMPLE_SIZE),
+            "sample": remaining.reindex(columns=shown).head(checks.SAMPLE_SIZE),
+            "removed_sample": removed.reindex(columns=shown).head(checks.SAMPLE_SIZE),
         },
     )
 
@@ -151,10 +152,10 @@ def gone_upstream(gone: pd.DataFrame, policy: str) -> Verdict:
 def day_verdicts(
     spec: FormSpec, facts: DayFacts, present_keys: set[str], policy: str, now: datetime
 ) -> list[Verdict]:
-    """Every per-day check of ``hc_dd_fktk`` for one day."""
+    """Every per-day check of the form's table for one day."""
     return [
         completeness(facts, present_keys),
         *validity(spec, facts.stored, now),
         rejected(facts.rejects),
-        gone_upstream(facts.gone, policy),
+        gone_upstream(spec, facts.gone, policy),
     ]

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from dd_refund_pipeline.forms.spec import FormSpec
+from dd_refund_pipeline.forms.table_sql import FormTables
 from dd_refund_pipeline.refunds.existing_table import compare_columns, fitted_column
 from dd_refund_pipeline.refunds.sync_state import (
     GoneReport,
@@ -29,11 +30,10 @@ from dd_refund_pipeline.refunds.sync_state import (
     older_copies,
     reconcile_gone,
     select_keys,
-    sync_table,
     sync_time,
 )
 from dd_refund_pipeline.refunds.transform import LINEAGE_COLUMNS
-from dd_refund_pipeline.sqlfiles import read_sql, split_statements
+from dd_refund_pipeline.sqlfiles import split_statements
 
 BATCH_SIZE = 5000
 REJECT_FIELDS = ["record_key", "process_instance_id", "field", "reason", "raw_value", "run_id"]
@@ -144,10 +144,6 @@ def check_connection(engine: Engine) -> None:
         raise _connect_error(engine, exc) from None
 
 
-def _ddl_file(table: str, dialect: str) -> str:
-    return f"{table}.sql" if dialect == "mysql" else f"sqlite/{table}.sql"
-
-
 def existing_columns(engine: Engine, table: str) -> list[dict[str, Any]] | None:
     """The columns of ``table`` as the database reports them; None when it does not exist."""
     try:
@@ -164,7 +160,7 @@ def fit_to_table(engine: Engine, spec: FormSpec) -> FormSpec:
     """``spec`` with its columns' limits as the existing target table declares them.
 
     Every value is checked against the column it goes to (``fitted_column``): a table whose
-    ``sales_count`` is DECIMAL(18,4) holds 0.005, ours (18,2) does not, and neither may round
+    amount is DECIMAL(18,4) holds 0.005, ours (18,2) does not, and neither may round
     it. Before the table exists, the spec's own DDL is what will be created.
     """
     table = spec.target.table
@@ -238,10 +234,6 @@ def verify_table(
         )
 
 
-def rejects_table(spec: FormSpec) -> str:
-    return f"{spec.target.table}_rejects"
-
-
 def ensure_schema(engine: Engine, spec: FormSpec) -> list[str]:
     """Create the target and rejects tables when missing, and verify them; returns what it made."""
     dialect = dialect_name(engine)
@@ -249,14 +241,17 @@ def ensure_schema(engine: Engine, spec: FormSpec) -> list[str]:
     try:
         with engine.begin() as conn:
             inspector = sa.inspect(conn)
+            form_tables = FormTables.of(spec)
             tables = [
                 (spec.target.table, spec.target.column_names, spec.target.key),
-                (rejects_table(spec), REJECT_FIELDS, None),
-                (sync_table(spec.target.table), SYNC_FIELDS, None),
+                (spec.target.rejects_table, REJECT_FIELDS, None),
+                (spec.target.sync_table, SYNC_FIELDS, None),
             ]
             for table, written, key in tables:
                 if not inspector.has_table(table):
-                    for statement in split_statements(read_sql(_ddl_file(table, dialect))):
+                    for statement in split_statements(
+                        form_tables.sql(form_tables.ddl_file(table, dialect))
+                    ):
                         conn.execute(sa.text(statement))
                     created.append(table)
                 verify_table(conn, spec, table, written, key)
@@ -328,14 +323,12 @@ class _Upsert:
     def __init__(
         self, conn: Connection, spec: FormSpec, dialect: str, batch_size: int, run_id: str
     ) -> None:
-        table = spec.target.table
+        self.tables = tables = FormTables.of(spec)
         self.conn, self.spec, self.dialect, self.batch_size = conn, spec, dialect, batch_size
         self.run_id, self.seen_at = run_id, sync_time(dialect)
-        self.statement = _DriverStatement(conn, read_sql(f"upsert_{table}.{dialect}.sql"))
-        self.sync_statement = _DriverStatement(
-            conn, read_sql(f"upsert_{sync_table(table)}.{dialect}.sql")
-        )
-        self.count_existing = f"count_existing_{table}.sql"
+        self.statement = _DriverStatement(conn, tables.sql(f"upsert_rows.{dialect}.sql"))
+        self.sync_statement = _DriverStatement(conn, tables.sql(f"upsert_sync.{dialect}.sql"))
+        self.count_existing = tables.sql("count_existing.sql")
         self.inserted = self.updated = self.unchanged = self.stale = 0
         # Keys seen so far as 64-bit hashes in arrays: a window's keys as strings would be
         # 200,000 small objects kept alive across the load.
@@ -392,8 +385,7 @@ class _Upsert:
             "seen_at": [self.seen_at] * size,
         }
         self.sync_statement.executemany(self.conn, sync, 0, size)
-        table = self.spec.target.table
-        older = older_copies(self.conn, table, keys, self.run_id, self.seen_at)
+        older = older_copies(self.conn, self.tables, keys, self.run_id, self.seen_at)
         self.stale += len(older)
         if not older:
             return {name: values[start:stop] for name, values in columns.items()}
@@ -431,7 +423,7 @@ def _record_rejects(
     if rejects.empty:
         return 0
     frame = rejects.drop_duplicates(["record_key", "field"]).assign(run_id=run_id)[REJECT_FIELDS]
-    statement = _DriverStatement(conn, read_sql(f"upsert_{rejects_table(spec)}.{dialect}.sql"))
+    statement = _DriverStatement(conn, FormTables.of(spec).sql(f"upsert_rejects.{dialect}.sql"))
     columns = _bindable(frame, dialect)
     for start in range(0, len(frame), batch_size):
         statement.executemany(conn, columns, start, min(start + batch_size, len(frame)))
@@ -468,7 +460,7 @@ def load_refund_batches(
             upsert.flush()
             gone = GoneReport()
             if scope is not None:
-                gone = reconcile_gone(conn, spec.target.table, scope, run_id, dialect)
+                gone = reconcile_gone(conn, FormTables.of(spec), scope, run_id, dialect)
     except OperationalError as exc:
         raise _connect_error(engine, exc) from None
     counts = (upsert.inserted, upsert.updated, upsert.unchanged)
@@ -492,30 +484,35 @@ def load_refunds(
 def stored_rows(
     engine: Engine, spec: FormSpec, keys: list[str], batch_size: int = BATCH_SIZE
 ) -> pd.DataFrame:
-    """The stored rows of ``keys`` (key, order number, time, amount), read in batches."""
-    name = f"select_rows_{spec.target.table}.sql"
-    columns = ["extend_processInstanceId", "order_no_new", "datetime_new", "sales_count"]
+    """The stored rows of ``keys``: the key and each column a validity rule checks, in batches.
+
+    Dates come back as timestamps and amounts as exact ``Decimal`` (whatever the driver gives).
+    """
+    tables = FormTables.of(spec)
+    statement, columns = tables.sql("select_rows.sql"), list(tables.checked)
     frames = []
     with engine.connect() as conn:
         for start in range(0, len(keys), batch_size):
-            rows = select_keys(conn, name, keys[start : start + batch_size])
+            rows = select_keys(conn, statement, keys[start : start + batch_size])
             frames.append(pd.DataFrame(rows, columns=columns))
     stored = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
-    stored["datetime_new"] = pd.to_datetime(stored["datetime_new"])
-    stored["sales_count"] = stored["sales_count"].map(lambda v: Decimal(str(v)))
+    for column in map(spec.target.column, columns):
+        value_format = spec.value_format(column)
+        if value_format in ("date", "dateTime"):
+            stored[column.name] = pd.to_datetime(stored[column.name])
+        elif value_format == "amount":
+            stored[column.name] = stored[column.name].map(lambda v: Decimal(str(v)))
     return stored
 
 
 def table_rows(engine: Engine, spec: FormSpec) -> int:
     """How many rows the target table holds (what its overview in the UI should say)."""
     with engine.connect() as conn:
-        return int(
-            conn.execute(sa.text(read_sql(f"count_rows_{spec.target.table}.sql"))).scalar_one()
-        )
+        return int(conn.execute(sa.text(FormTables.of(spec).sql("count_rows.sql"))).scalar_one())
 
 
 def duplicate_keys(engine: Engine, spec: FormSpec) -> pd.DataFrame:
     """Keys stored more than once in the target table (at most 20, most copies first)."""
     with engine.connect() as conn:
-        result = conn.execute(sa.text(read_sql(f"duplicate_keys_{spec.target.table}.sql")))
+        result = conn.execute(sa.text(FormTables.of(spec).sql("duplicate_keys.sql")))
         return pd.DataFrame(result.fetchall(), columns=list(result.keys()))

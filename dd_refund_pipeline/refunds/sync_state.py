@@ -17,15 +17,12 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from dd_refund_pipeline.sqlfiles import read_sql, with_key_list
+from dd_refund_pipeline.forms.table_sql import FormTables
+from dd_refund_pipeline.sqlfiles import with_key_list
 
 GONE_POLICIES = ("flag", "delete")
 GONE_POLICY_ENV = "DD_REFUND_GONE_UPSTREAM"
 CHUNK = 5000
-
-
-def sync_table(table: str) -> str:
-    return f"{table}_sync"
 
 
 def check_gone_policy(value: str) -> str:
@@ -62,19 +59,19 @@ class GoneReport:
     rows: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
-def _statement(name: str, *expanding: str) -> sa.TextClause:
-    return sa.text(read_sql(name)).bindparams(*(sa.bindparam(n, expanding=True) for n in expanding))
+def _statement(sql: str, *expanding: str) -> sa.TextClause:
+    return sa.text(sql).bindparams(*(sa.bindparam(n, expanding=True) for n in expanding))
 
 
-def select_keys(conn: Connection, name: str, keys: Sequence[Any], *after: Any) -> list[Any]:
-    """The rows ``sql/<name>`` selects for ``keys`` (its ``:keys`` list).
+def select_keys(conn: Connection, sql: str, keys: Sequence[Any], *after: Any) -> list[Any]:
+    """The rows the statement ``sql`` selects for ``keys`` (its ``:keys`` list).
 
     ``after`` are the values of the statement's other parameters, in the order they follow
     the list.
     """
     if not keys:
         return []
-    sql = with_key_list(read_sql(name), len(keys), conn.dialect.paramstyle, len(after))
+    sql = with_key_list(sql, len(keys), conn.dialect.paramstyle, len(after))
     return conn.exec_driver_sql(sql, (*keys, *after)).fetchall()
 
 
@@ -84,7 +81,7 @@ def _chunks(keys: Sequence[str]) -> Iterable[list[str]]:
 
 
 def older_copies(
-    conn: Connection, table: str, keys: list[Any], run_id: str, seen_at: Any
+    conn: Connection, tables: FormTables, keys: list[Any], run_id: str, seen_at: Any
 ) -> set[str]:
     """After the guarded upsert of a batch: the forms whose recorded copy is not this load's.
 
@@ -92,8 +89,8 @@ def older_copies(
     what the sync state holds (usually none, so little comes back).
     """
     dialect = "sqlite" if conn.dialect.name == "sqlite" else "mysql"
-    name = f"select_sync_{table}.{dialect}.sql"
-    return {row[0] for row in select_keys(conn, name, keys, run_id, seen_at)}
+    sql = tables.sql(f"select_sync.{dialect}.sql")
+    return {row[0] for row in select_keys(conn, sql, keys, run_id, seen_at)}
 
 
 def _bind_time(value: datetime, dialect: str) -> Any:
@@ -107,7 +104,7 @@ def sync_time(dialect: str) -> Any:
 
 
 def reconcile_gone(
-    conn: Connection, table: str, scope: SyncScope, run_id: str, dialect: str
+    conn: Connection, tables: FormTables, scope: SyncScope, run_id: str, dialect: str
 ) -> GoneReport:
     """Mark forms of the scope's days that Yida stopped returning; apply the policy.
 
@@ -120,23 +117,27 @@ def reconcile_gone(
     if scope.returned is None or not scope.days:
         return report
     days, returned, now = list(scope.days), scope.returned, sync_time(dialect)
-    tracked_sql = _statement(f"tracked_days_{table}_sync.sql", "days")
+    tracked_sql = _statement(tables.sql("tracked_days_sync.sql"), "days")
     tracked = {row[0] for row in conn.execute(tracked_sql, {"days": days})}
     gone = sorted(tracked - returned)
     for chunk in _chunks(gone):
-        conn.execute(_statement(f"mark_gone_{table}_sync.sql", "keys"), {"keys": chunk, "now": now})
+        conn.execute(
+            _statement(tables.sql("mark_gone_sync.sql"), "keys"), {"keys": chunk, "now": now}
+        )
     report.newly_gone = len(gone)
-    earlier = _gone_rows(conn, table, days)
+    earlier = _gone_rows(conn, tables, days)
     back = sorted(set(earlier["process_instance_id"]) & returned)
     for chunk in _chunks(back):
-        conn.execute(_statement(f"mark_returned_{table}_sync.sql", "keys"), {"keys": chunk})
+        conn.execute(_statement(tables.sql("mark_returned_sync.sql"), "keys"), {"keys": chunk})
     report.came_back = len(back)
-    report.adopted = _adopt_untracked(conn, table, days, returned, run_id, now)
-    rows = _gone_rows(conn, table, days)
+    report.adopted = _adopt_untracked(conn, tables, days, returned, run_id, now)
+    rows = _gone_rows(conn, tables, days)
     if scope.gone_policy == "delete":
         doomed = rows[rows["row_key"].notna() & (rows["adopted"] == 0)]
         for chunk in _chunks(list(doomed["process_instance_id"])):
-            result = conn.execute(_statement(f"delete_rows_{table}.sql", "keys"), {"keys": chunk})
+            result = conn.execute(
+                _statement(tables.sql("delete_rows.sql"), "keys"), {"keys": chunk}
+            )
             report.removed += result.rowcount
         rows = rows.assign(removed=rows["process_instance_id"].isin(doomed["process_instance_id"]))
     else:
@@ -145,26 +146,27 @@ def reconcile_gone(
     return report
 
 
-def _gone_rows(conn: Connection, table: str, days: list[str]) -> pd.DataFrame:
-    gone_sql = _statement(f"gone_rows_{sync_table(table)}.sql", "days")
+def _gone_rows(conn: Connection, tables: FormTables, days: list[str]) -> pd.DataFrame:
+    gone_sql = _statement(tables.sql("gone_sync.sql"), "days")
     result = conn.execute(gone_sql, {"days": days})
     frame = pd.DataFrame(result.fetchall(), columns=list(result.keys()))
     frame["partition_date"] = frame["partition_date"].astype(str)
     frame["adopted"] = frame["adopted"].astype(int)
-    rows_sql = _statement(f"gone_rows_{table}.sql", "keys")
+    rows_sql = _statement(tables.sql("gone_rows.sql"), "keys")
+    shown = [c for c in tables.checked if c != tables.key] or ["nothing_checked"]
     held = [
         tuple(row)
         for chunk in _chunks(list(frame["process_instance_id"]))
         for row in conn.execute(rows_sql, {"keys": chunk})
     ]
-    stored = pd.DataFrame(held, columns=["row_key", "order_no_new", "sales_count"])
+    stored = pd.DataFrame(held, columns=["row_key", *shown])
     stored = stored.astype({"row_key": object})
     return frame.merge(stored, how="left", left_on="process_instance_id", right_on="row_key")
 
 
 def _adopt_untracked(
     conn: Connection,
-    table: str,
+    tables: FormTables,
     days: list[str],
     returned: set[str],
     run_id: str,
@@ -174,8 +176,8 @@ def _adopt_untracked(
     high = datetime.combine(date.fromisoformat(max(days)), datetime.min.time()) + timedelta(days=1)
     dialect = conn.dialect.name
     bounds = {"low": _bind_time(low, dialect), "high": _bind_time(high, dialect)}
-    dated = conn.execute(sa.text(read_sql(f"untracked_rows_{table}.sql")), bounds).fetchall()
-    tracked_sql = _statement(f"tracked_keys_{sync_table(table)}.sql", "keys")
+    dated = conn.execute(sa.text(tables.sql("untracked_rows.sql")), bounds).fetchall()
+    tracked_sql = _statement(tables.sql("tracked_keys_sync.sql"), "keys")
     tracked = {
         row[0]
         for chunk in _chunks([row[0] for row in dated])
@@ -193,5 +195,5 @@ def _adopt_untracked(
         if row[0] not in returned
     ]
     if orphans:
-        conn.execute(sa.text(read_sql(f"adopt_{table}_sync.sql")), orphans)
+        conn.execute(sa.text(tables.sql("adopt_sync.sql")), orphans)
     return len(orphans)

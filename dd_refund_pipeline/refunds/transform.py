@@ -63,7 +63,8 @@ class TransformResult:
 
     @property
     def rejected_records(self) -> int:
-        return int(self.rejects["record_key"].nunique()) if len(self.rejects) else 0
+        """Records rejected (a record rejected for two fields counts once)."""
+        return rejected_records(self.rejects)
 
 
 @dataclass
@@ -478,6 +479,11 @@ def _originator(value: Any) -> str | None:
     if shown and user:
         return f"{shown} ({user})"
     return str(shown or user) if (shown or user) else None
+
+
+def rejected_records(rejects: pd.DataFrame) -> int:
+    """How many source records ``rejects`` holds: one per record, however many fields failed."""
+    return int(rejects["record_key"].nunique()) if len(rejects) else 0
 
 
 def empty_rejects() -> pd.DataFrame:

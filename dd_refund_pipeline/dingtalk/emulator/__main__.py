@@ -26,6 +26,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     add("--host", default="127.0.0.1")
     add("--port", type=int, default=8787)
     add("--instances", type=int, default=3000, help="refund forms to generate")
+    add(
+        "--forms",
+        default="fktk_refund,fybx_expense",
+        help="the app's forms by spec name, comma-separated; the first is the seed's",
+    )
+    add(
+        "--other-form-instances",
+        type=int,
+        default=None,
+        help="instances of each form after the first (default: --instances)",
+    )
     add("--seed", type=int, default=7, help="data seed: the same seed gives the same forms")
     add("--days", type=int, default=60, help="forms are created over this many past days")
     add("--malformed-rate", type=float, default=0.0, help="share of damaged records")
@@ -82,17 +93,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     options = {key: value for key, value in vars(args).items() if key not in ("host", "port")}
+    options["forms"] = tuple(name.strip() for name in args.forms.split(",") if name.strip())
     config = EmulatorConfig.from_env(**options)
     state = EmulatorState(config)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger(__name__).info(
-        "Yida emulator on http://%s:%d: %d forms (seed %d), app key %s, form %s",
+        "Yida emulator on http://%s:%d (seed %d), app key %s: %s",
         args.host,
         args.port,
-        len(state.store.instances),
         config.seed,
         config.app_key,
-        config.form_uuid,
+        "; ".join(
+            f"{store.spec.name} {uuid} ({len(store.instances)} instances)"
+            for uuid, store in state.stores.items()
+        ),
     )
     uvicorn.run(
         build_app(state), host=args.host, port=args.port, log_level="warning", access_log=False

@@ -107,7 +107,7 @@ def _check_identity(state: EmulatorState, body: dict[str, Any]) -> None:
         raise ApiError(400, "invalidParameter.parameter.accessKeyNotMatch", "接入秘钥不匹配")
     if body["userId"] != config.user_id:
         raise ApiError(400, "failure.user.userNotExist", "用户不存在")
-    if body["formUuid"] != config.form_uuid:
+    if body["formUuid"] not in state.stores:
         raise ApiError(400, "invalidState.form.formNotExist", "表单不存在")
 
 
@@ -176,7 +176,7 @@ def _query(state: EmulatorState, body: dict[str, Any]) -> list[EmulatedInstance]
     except SearchError as err:
         raise ApiError(400, str(err), "搜索条件错误") from err
     status, result = body.get("instanceStatus"), body.get("approvedResult")
-    originator, store = body.get("originatorId"), state.store
+    originator, store = body.get("originatorId"), state.stores[body["formUuid"]]
 
     def within(value: int, low: int | None, high: int | None) -> bool:
         return (low is None or value >= low) and (high is None or value <= high)

@@ -1,6 +1,9 @@
-"""Deterministic refund-form data for the emulator: the seed's 新报销退款单 as Yida would hold it.
+"""Deterministic form data for the emulator: a form spec's components as Yida would hold them.
 
-Every instance is generated from ``seed`` alone, so tests can recompute the ground truth. Each
+The generator reads the spec's components: a date, a serial number with its prefix, choices with
+their shares, a number up to its maximum. A new form needs a spec, not generator code. Every
+instance is generated from the spec and ``seed`` alone, so tests can recompute the ground truth.
+Each
 instance keeps two views: ``payload`` (exactly what ``GetInstances`` returns) and ``index`` (what
 Yida's search index matches filters against). They differ only for deliberately malformed
 records, whose payload is damaged the way real integrations see it while the index still matches.
@@ -17,12 +20,9 @@ from decimal import Decimal
 from typing import Any
 
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ, format_gmt
+from dd_refund_pipeline.forms.spec import FormSpec, SourceField
 
-DATE_FIELD = "dateField_lgkieplu"
-SERIAL_FIELD = "serialNumberField_lgk9jn2s"
-REFUND_FLAG_FIELD = "selectField_lgkiepju"
-REFUND_TYPE_FIELD = "radioField_lgk9jn2v"
-AMOUNT_FIELD = "numberField_lgkiepjv"
+# Components every generated form carries besides the spec's (the scheme does not read them).
 REASON_FIELD = "textField_lgkiepk1"
 EMPLOYEE_FIELD = "employeeField_lgkiepk2"
 DEPARTMENT_FIELD = "departmentSelectField_lgkiepk3"
@@ -31,9 +31,6 @@ DETAILS_FIELD = "tableField_lgkiepk5"
 DETAIL_TEXT_FIELD = "textField_lgkiepk6"
 DETAIL_AMOUNT_FIELD = "numberField_lgkiepk7"
 
-PROCESS_CODE = "TPROC--0IA66C71A4V9JSAX6MEV45W77QOO2WI78EHGLQ"
-REFUND_TYPES = ("借款核销", "供应商退款", "多付款退回", "押金退还", "预付款退回")
-REFUND_TYPE_WEIGHTS = (55, 15, 12, 10, 8)
 DEPARTMENTS = (
     ("财务部", "481223001"),
     ("采购部", "481223002"),
@@ -91,12 +88,25 @@ def _yida_number(value: Decimal) -> str:
     return text
 
 
-class RefundFormGenerator:
-    """Makes refund instances; one generator per emulator so live mode stays reproducible."""
+def _field(spec: FormSpec, kind: str) -> SourceField:
+    found = spec.source.field_of_kind(kind)
+    if found is None:
+        raise ValueError(f"form spec {spec.name}: the emulator needs a '{kind}' component")
+    return found
 
-    def __init__(self, seed: int) -> None:
+
+class FormGenerator:
+    """Makes a form's instances; one generator per form so live mode stays reproducible."""
+
+    def __init__(self, spec: FormSpec, seed: int) -> None:
+        self.spec = spec
         self.rng = random.Random(seed)
         self._serials: dict[str, int] = {}
+        self.date_field = _field(spec, "date").id
+        self.serial = _field(spec, "serial")
+        self.amount = _field(spec, "number")
+        self.choices = [f for f in spec.source.fields.values() if f.options]
+        self.process_code = "TPROC--" + spec.source.form_uuid.removeprefix("FORM-")
 
     def _name(self) -> str:
         rng = self.rng
@@ -113,7 +123,7 @@ class RefundFormGenerator:
     def _serial(self, created: datetime) -> str:
         day = created.astimezone(CHINA_TZ).strftime("%Y%m%d")
         self._serials[day] = self._serials.get(day, 0) + 1
-        return f"FKTK{day}{self._serials[day]:03d}"
+        return f"{self.serial.prefix}{day}{self._serials[day]:03d}"
 
     def _completion(self, create_ms: int, as_of_ms: int) -> tuple[str, str | None, int | None]:
         rng = self.rng
@@ -128,6 +138,10 @@ class RefundFormGenerator:
             return "TERMINATED", None, complete_ms
         return "ERROR", None, complete_ms
 
+    def matching_values(self) -> dict[str, Any]:
+        """The values the spec's filters ask for (what makes a form match its query)."""
+        return dict(self.spec.filters.search_fields)
+
     def make(self, created: datetime, as_of: datetime) -> EmulatedInstance:
         """One instance created at ``created``, in the state it has at ``as_of``."""
         rng = self.rng
@@ -136,21 +150,19 @@ class RefundFormGenerator:
         originator = self._person()
         department, department_id = rng.choice(DEPARTMENTS)
         originator["deptName"] = department
-        flag = "是" if rng.random() < 0.7 else "否"
-        refund_type = rng.choices(REFUND_TYPES, REFUND_TYPE_WEIGHTS)[0]
-        amount = Decimal(rng.randint(1, 2_000_000)) / 100
+        chosen = {
+            f.id: rng.choices(list(f.options), list(f.options.values()))[0] for f in self.choices
+        }
+        amount = Decimal(rng.randint(1, int(self.amount.maximum * 100))) / 100
         has_amount = rng.random() >= 0.03
         apply_day = created.astimezone(CHINA_TZ).date() - timedelta(
             days=rng.choice((0, 0, 0, 1, 2))
         )
         apply_ms = _ms(datetime(apply_day.year, apply_day.month, apply_day.day, tzinfo=CHINA_TZ))
         data: dict[str, Any] = {
-            DATE_FIELD: apply_ms,
-            SERIAL_FIELD: self._serial(created),
-            REFUND_FLAG_FIELD: flag,
-            f"{REFUND_FLAG_FIELD}_id": flag,
-            REFUND_TYPE_FIELD: refund_type,
-            f"{REFUND_TYPE_FIELD}_id": refund_type,
+            self.date_field: apply_ms,
+            self.serial.id: self._serial(created),
+            **{key: value for f, value in chosen.items() for key in (f, f"{f}_id")},
             REASON_FIELD: rng.choice(REASONS),
             EMPLOYEE_FIELD: [originator["name"]["nameInChinese"]],
             f"{EMPLOYEE_FIELD}_id": [originator["userId"]],
@@ -159,11 +171,12 @@ class RefundFormGenerator:
             ATTACHMENT_FIELD: self._attachment(),
             DETAILS_FIELD: self._details(amount),
         }
+        amount_field = self.amount.id
         if has_amount:
-            data[AMOUNT_FIELD] = float(amount)
-            data[f"{AMOUNT_FIELD}_value"] = _yida_number(amount)
+            data[amount_field] = float(amount)
+            data[f"{amount_field}_value"] = _yida_number(amount)
         else:
-            data[f"{AMOUNT_FIELD}_value"] = ""
+            data[f"{amount_field}_value"] = ""
         version = rng.randint(1, 3)
         modified_ms = create_ms + rng.randint(0, 600_000)
         if status != "RUNNING" and complete_ms is not None:
@@ -172,9 +185,9 @@ class RefundFormGenerator:
         instance_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
         payload: dict[str, Any] = {
             "processInstanceId": instance_id,
-            "title": f"{originator['name']['nameInChinese']}发起的付款退款申请",
+            "title": f"{originator['name']['nameInChinese']}发起的{self.spec.source.form_name}",
             "formUuid": "",  # filled in by the store from its form
-            "processCode": PROCESS_CODE,
+            "processCode": self.process_code,
             "instanceStatus": status,
             "createTimeGMT": format_gmt(created),
             "modifiedTimeGMT": format_gmt(_from_ms(modified_ms)),
@@ -186,12 +199,11 @@ class RefundFormGenerator:
         if result is not None:
             payload["approvedResult"] = result
         index = {
-            REFUND_FLAG_FIELD: flag,
-            REFUND_TYPE_FIELD: refund_type,
-            AMOUNT_FIELD: float(amount) if has_amount else None,
-            DATE_FIELD: apply_ms,
+            **chosen,
+            amount_field: float(amount) if has_amount else None,
+            self.date_field: apply_ms,
             REASON_FIELD: data[REASON_FIELD],
-            SERIAL_FIELD: data[SERIAL_FIELD],
+            self.serial.id: data[self.serial.id],
             EMPLOYEE_FIELD: data[f"{EMPLOYEE_FIELD}_id"],
         }
         return EmulatedInstance(
@@ -244,14 +256,14 @@ class RefundFormGenerator:
         """Damage the payload (not the index) the way malformed records arrive in practice."""
         payload, data = instance.payload, instance.payload.get("data", {})
         if kind == "amount_not_numeric":
-            data[AMOUNT_FIELD] = "abc"
-            data[f"{AMOUNT_FIELD}_value"] = "abc"
+            data[self.amount.id] = "abc"
+            data[f"{self.amount.id}_value"] = "abc"
         elif kind == "missing_date":
-            data.pop(DATE_FIELD, None)
+            data.pop(self.date_field, None)
         elif kind == "empty_id":
             payload["processInstanceId"] = ""
         elif kind == "long_serial":
-            data[SERIAL_FIELD] = "FKTK" + "9" * 496
+            data[self.serial.id] = self.serial.prefix + "9" * 496
         elif kind == "no_data":
             payload.pop("data", None)
         else:
@@ -264,14 +276,16 @@ def _from_ms(ms: int) -> datetime:
 
 
 def generate_instances(
+    spec: FormSpec,
     count: int,
     seed: int,
     as_of: datetime,
     days: int = 60,
     malformed_rate: float = 0.0,
-) -> tuple[RefundFormGenerator, list[EmulatedInstance]]:
-    """``count`` instances created over the ``days`` days before ``as_of``, oldest first."""
-    generator = RefundFormGenerator(seed)
+) -> tuple[FormGenerator, list[EmulatedInstance]]:
+    """``count`` instances of ``spec``'s form created over the ``days`` days before ``as_of``,
+    oldest first."""
+    generator = FormGenerator(spec, seed)
     rng = generator.rng
     last_day = as_of.astimezone(CHINA_TZ).date()
     moments = []

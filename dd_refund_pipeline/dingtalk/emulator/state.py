@@ -14,14 +14,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from dd_refund_pipeline.dingtalk.emulator.generator import (
-    AMOUNT_FIELD,
-    REFUND_FLAG_FIELD,
-    REFUND_TYPE_FIELD,
     EmulatedInstance,
-    RefundFormGenerator,
+    FormGenerator,
     generate_instances,
 )
 from dd_refund_pipeline.dingtalk.timefmt import format_gmt
+from dd_refund_pipeline.forms.spec import FormSpec, load_form_spec
 
 # Demo credentials, used when the client's own settings are not in the environment, so that a
 # newcomer's `make run` needs no configuration at all.
@@ -50,6 +48,11 @@ class EmulatorConfig:
     robot_secret: str | None = DEMO_ROBOT_SECRET
     instances: int = 3000
     seed: int = 7
+    # The forms of the app it serves, by spec name: the first is the seed's (its form_uuid is
+    # ``form_uuid`` above); each other one is served under its spec's formUuid.
+    forms: tuple[str, ...] = ("fktk_refund", "fybx_expense")
+    # Instances of each other form (default: as many as ``instances``).
+    other_form_instances: int | None = None
     days: int = 60
     malformed_rate: float = 0.0
     token_ttl_s: int = 7200
@@ -177,17 +180,31 @@ class EmulatorStats:
 
 
 class InstanceStore:
-    """The form's instances, with cached query results invalidated by every change."""
+    """One form's instances, with cached query results invalidated by every change."""
 
-    def __init__(self, config: EmulatorConfig, as_of: datetime | None = None) -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        as_of: datetime | None = None,
+        spec: FormSpec | None = None,
+        form_uuid: str | None = None,
+        count: int | None = None,
+        seed: int | None = None,
+    ) -> None:
         self.as_of = as_of or datetime.now(tz=timezone.utc)
-        self.generator: RefundFormGenerator
+        self.spec = spec or load_form_spec(config.forms[0])
+        self.generator: FormGenerator
         self.generator, self.instances = generate_instances(
-            config.instances, config.seed, self.as_of, config.days, config.malformed_rate
+            self.spec,
+            config.instances if count is None else count,
+            config.seed if seed is None else seed,
+            self.as_of,
+            config.days,
+            config.malformed_rate,
         )
+        self.form_uuid = form_uuid or config.form_uuid
         for instance in self.instances:
-            instance.payload["formUuid"] = config.form_uuid
-        self.form_uuid = config.form_uuid
+            instance.payload["formUuid"] = self.form_uuid
         # Creation times in order (forms are generated oldest first, live ones are the newest):
         # a create window becomes a slice instead of a scan of every form.
         self.create_index = [instance.create_ms for instance in self.instances]
@@ -267,11 +284,12 @@ class InstanceStore:
             return instance
 
     def withdraw(self, instance: EmulatedInstance) -> EmulatedInstance:
-        """Edited so that it no longer matches the seed's filter: 是否退还余额 set to 否."""
+        """Edited out of the spec's filter (for refunds: 是否退还余额 是 → 否)."""
         with self.lock:
-            instance.index[REFUND_FLAG_FIELD] = "否"
+            field, other = self._unmatching_choice()
+            instance.index[field] = other
             data = dict(instance.payload.get("data") or {})
-            data.update({REFUND_FLAG_FIELD: "否", f"{REFUND_FLAG_FIELD}_id": "否"})
+            data.update({field: other, f"{field}_id": other})
             self._touch(instance, data=data)
             self.changed()
             return instance
@@ -310,15 +328,24 @@ class InstanceStore:
             self.changed()
             return instance
 
-    @staticmethod
-    def _make_matching(instance: EmulatedInstance) -> None:
+    def _unmatching_choice(self) -> tuple[str, str]:
+        """The first choice filter of the spec, and a choice it does not ask for."""
+        choices = self.spec.source.fields
+        for key, wanted in self.spec.filters.search_fields.items():
+            others = [name for name in choices[key].options if name != wanted]
+            if others:
+                return key, others[0]
+        raise ValueError(f"form spec {self.spec.name}: no choice filter to withdraw from")
+
+    def _make_matching(self, instance: EmulatedInstance) -> None:
         data = instance.payload["data"]
-        values = {REFUND_FLAG_FIELD: "是", REFUND_TYPE_FIELD: "借款核销"}
-        for key, value in values.items():
-            data[key] = data[f"{key}_id"] = instance.index[key] = value
-        if instance.index.get(AMOUNT_FIELD) is None:
-            data[AMOUNT_FIELD], data[f"{AMOUNT_FIELD}_value"] = 88.5, "88.5"
-            instance.index[AMOUNT_FIELD] = 88.5
+        amount = self.generator.amount.id
+        for key, value in self.spec.filters.search_fields.items():
+            if key != amount:
+                data[key] = data[f"{key}_id"] = instance.index[key] = value
+        if instance.index.get(amount) is None:
+            data[amount], data[f"{amount}_value"] = 88.5, "88.5"
+            instance.index[amount] = 88.5
 
     def created_between(self, low: int | None, high: int | None) -> list[EmulatedInstance]:
         """Forms created in ``[low, high]`` (epoch ms; None is open)."""
@@ -440,7 +467,19 @@ class EmulatorState:
 
     def __init__(self, config: EmulatorConfig, as_of: datetime | None = None) -> None:
         self.config = config
+        # The seed's form (live mode and the fault knobs act on it), then the app's other forms.
         self.store = InstanceStore(config, as_of)
+        self.stores = {self.store.form_uuid: self.store}
+        for index, name in enumerate(config.forms[1:], start=1):
+            spec = load_form_spec(name)
+            self.stores[spec.source.form_uuid] = InstanceStore(
+                config,
+                self.store.as_of,
+                spec,
+                spec.source.form_uuid,
+                config.other_form_instances,
+                config.seed + 1000 * index,
+            )
         self.stats = EmulatorStats()
         self.robot = RobotInbox()
         self.tokens: dict[str, float] = {}

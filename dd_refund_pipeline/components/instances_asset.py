@@ -1,0 +1,106 @@
+"""A form's raw asset (``yida_refund_instances``): the approved forms Yida holds for its days."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+
+from dd_refund_pipeline.components.form_defs import FormDefs
+from dd_refund_pipeline.defs.api_quota import (
+    count_calls,
+    quota_check,
+    quota_metadata,
+    quota_settings,
+)
+from dd_refund_pipeline.defs.check_names import API_QUOTA_HEADROOM
+from dd_refund_pipeline.defs.partitions import form_days
+from dd_refund_pipeline.defs.resources import RefundDatabase, YidaResource
+from dd_refund_pipeline.defs.run_metadata import day_counts_table, record_day_counts, run_days
+from dd_refund_pipeline.dingtalk.errors import DingTalkApiError, RetryableApiError
+from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline.dingtalk.yida import ScanStats
+from dd_refund_pipeline.refunds.batches import RawInstances, split_by_day
+from dd_refund_pipeline.refunds.loader import DatabaseError
+
+QUOTA_DESCRIPTION = (
+    "This month's list calls (China time, all runs and sensors of every form), projected to the "
+    "month's end, stay within our share of the organisation's DingTalk quota "
+    "(YIDA_MONTHLY_CALL_QUOTA × YIDA_QUOTA_SHARE_PERCENT, 5,000 × 70% by default). WARN."
+)
+
+
+def build_instances_asset(form: FormDefs) -> dg.AssetsDefinition:
+    """The raw ``GetInstances`` payloads of ``form``, one JSON Lines file per day of creation."""
+    spec = form.spec
+
+    @dg.asset(
+        name=form.instances_asset,
+        group_name=form.group,
+        partitions_def=form_days,
+        # One run, one scan for any range: a backfill of a year costs the API what a year of
+        # pages costs, not 365 scans (the monthly call quota is small).
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        # Runs that overlap (a backfill during the schedule, two forms) take turns at the API's
+        # QPS limit: every form's scan holds the one ``yida_api`` slot.
+        pool="yida_api",
+        io_manager_key="refund_storage",
+        kinds={"dingtalk", "json"},
+        retry_policy=dg.RetryPolicy(
+            max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+        ),
+        check_specs=[
+            dg.AssetCheckSpec(
+                API_QUOTA_HEADROOM, asset=form.instances_asset, description=QUOTA_DESCRIPTION
+            )
+        ],
+        description=(
+            f"Approved ({spec.filters.instance_status}/{spec.filters.approved_result}) "
+            f"{spec.source.form_name or spec.name} forms created on the run's days ({spec.title}):"
+            " raw GetInstances payloads, one JSON Lines file per China calendar day of creation, "
+            "kept whole so that the cleaned rows can be rebuilt without calling DingTalk again."
+        ),
+    )
+    def instances(
+        context: dg.AssetExecutionContext, yida: YidaResource, refund_database: RefundDatabase
+    ) -> Iterator[dg.Output[RawInstances] | dg.AssetCheckResult]:
+        # A database that cannot be reached stops the run before it spends API calls (the
+        # monthly quota is small); the error names host and port, never the password.
+        try:
+            refund_database.check()
+        except DatabaseError as error:
+            raise dg.Failure(description=str(error), allow_retries=False) from None
+        settings = quota_settings()
+        start, end = context.partition_time_window
+        stats = ScanStats()
+        try:
+            result = yida.scan(spec, start, end, stats=stats)
+        except RetryableApiError:
+            raise  # a flaky night: the step retry replays the scan later
+        except DingTalkApiError as error:
+            # Wrong credentials, a wrong address, a refused query, an exhausted monthly quota:
+            # retrying cannot help.
+            raise dg.Failure(description=str(error), allow_retries=False) from None
+        finally:
+            # Failed scans spend the quota too.
+            month = count_calls(context.log, refund_database, form.instances_asset, stats)
+        raw, outside = split_by_day(result.instances, context.partition_keys, CHINA_TZ)
+        counts = raw.counts()
+        record_day_counts(context, counts)
+        scan = result.stats.metadata(yida.qps)
+        context.log.info(
+            f"window {run_days(context)}: {result.stats.instances} instances in "
+            f"{scan['api_calls']} API calls ({scan['api_retries']} retries, "
+            f"{scan['api_throttles']} throttles) in {scan['api_seconds']} s"
+        )
+        metadata = {
+            "window": run_days(context),
+            "instances": sum(counts.values()),
+            "instances_outside_window": outside,
+            **scan,
+            "api_retry_causes": dg.MetadataValue.json(scan["api_retry_causes"]),
+            "instances_by_day": day_counts_table({"instances": counts}),
+            **quota_metadata(month, settings),
+        }
+        yield dg.Output(raw, metadata=metadata)
+        yield quota_check(month, settings)
+
+    return instances

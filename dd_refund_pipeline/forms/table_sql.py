@@ -1,0 +1,78 @@
+"""A form's SQL: the statements in ``sql/``, with the identifiers of its validated spec.
+
+The statements are the same for every form; what differs is the table, its key, its columns and
+its date column. Those come from the spec, which was validated against the table's DDL, and are
+checked again here to be plain identifiers before they are put into the text. Values are never
+put into SQL text: they stay ``:name`` parameters and are bound.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dd_refund_pipeline.forms.spec import FormSpec
+from dd_refund_pipeline.sqlfiles import read_sql
+
+_IDENTIFIER = re.compile(r"^\w+$")
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(f"`{name}`" for name in names)
+
+
+@dataclass(frozen=True)
+class FormTables:
+    """The three tables of one form (rows, rejects, sync state) and the statements over them."""
+
+    table: str
+    rejects: str
+    sync: str
+    key: str
+    columns: tuple[str, ...]
+    checked: tuple[str, ...]
+    date_column: str
+
+    @classmethod
+    def of(cls, spec: FormSpec) -> FormTables:
+        """The tables of ``spec``; its identifiers are checked to be plain names."""
+        target = spec.target
+        dated = [c.name for c in target.columns if spec.value_format(c) in ("date", "dateTime")]
+        tables = cls(
+            table=target.table,
+            rejects=target.rejects_table,
+            sync=target.sync_table,
+            key=target.key,
+            columns=tuple(target.column_names),
+            checked=tuple(target.checked_columns),
+            date_column=dated[0] if dated else target.key,
+        )
+        names = [tables.table, tables.rejects, tables.sync, *tables.columns, tables.date_column]
+        bad = [name for name in names if not _IDENTIFIER.fullmatch(name)]
+        if bad:
+            raise ValueError(f"not plain SQL identifiers: {', '.join(bad)}")
+        return tables
+
+    def ddl_file(self, table: str, dialect: str) -> str:
+        """The ``CREATE TABLE`` file of one of the form's tables for ``dialect``."""
+        name = {self.rejects: "rejects_table", self.sync: "sync_table"}.get(table, table)
+        return f"{name}.sql" if dialect == "mysql" else f"sqlite/{name}.sql"
+
+    def sql(self, name: str) -> str:
+        """``sql/<name>`` with this form's identifiers in place of its ``{placeholders}``."""
+        others = [c for c in self.columns if c != self.key]
+        shown = [c for c in self.checked if c != self.key]
+        return read_sql(name).format(
+            table=self.table,
+            rejects_table=self.rejects,
+            sync_table=self.sync,
+            key=self.key,
+            date_column=self.date_column,
+            columns=_quoted(list(self.columns)),
+            values=", ".join(f":{c}" for c in self.columns),
+            checked_columns=_quoted(list(self.checked)),
+            shown_columns=_quoted(shown) if shown else "NULL AS nothing_checked",
+            mysql_updates=",\n  ".join(f"`{c}` = VALUES(`{c}`)" for c in others),
+            sqlite_updates=",\n  ".join(f"`{c}` = excluded.`{c}`" for c in others),
+            sqlite_changed="\n   OR ".join(f"`{c}` IS NOT excluded.`{c}`" for c in others),
+        )

@@ -1,3 +1,0 @@
--- Remove rows of forms gone upstream (policy DD_REFUND_GONE_UPSTREAM=delete); the sync state keeps
--- them, with gone_since.
-DELETE FROM hc_dd_fktk WHERE extend_processInstanceId IN :keys
