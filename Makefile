@@ -43,9 +43,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/sync_bench.py
 	$(BIN)/python bench/load_bench.py
 
+## ruff (style and docstrings), mypy (types) and `dg check defs`.
 lint: $(STAMP) check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## The code location loads (dg check defs), with nothing configured.
 check: $(STAMP)

@@ -71,6 +71,7 @@ class MonthCount:
 
     @property
     def calls(self) -> int:
+        """List calls counted this month, all callers together."""
         return sum(self.by_caller.values())
 
     @property
@@ -95,6 +96,7 @@ class MonthCount:
 
 
 def china_month(at: datetime) -> str:
+    """The China calendar month of ``at``, as ``YYYY-MM`` (how the quota is counted)."""
     return at.astimezone(CHINA_TZ).strftime("%Y-%m")
 
 

@@ -14,6 +14,7 @@ missing_settings.install()
 
 @dg.definitions
 def defs() -> dg.Definitions:
+    """Every form's assets, checks, schedules and sensors, with the shared resources."""
     return _load(tuple(sorted(os.environ.items())))
 
 

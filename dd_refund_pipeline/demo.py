@@ -286,6 +286,7 @@ def _stop_group(process: subprocess.Popen[bytes]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m dd_refund_pipeline.demo run|dev``: the demo's two commands."""
     parser = argparse.ArgumentParser(prog="python -m dd_refund_pipeline.demo")
     parser.add_argument("command", choices=("run", "dev"))
     parser.add_argument("--port", type=int, default=3000, help="webserver port for dev")

@@ -66,11 +66,15 @@ class PartitionFileStore:
         self.base = UPath(base_url)
 
     def path(self, asset: str, key: str, suffix: str) -> UPath:
+        """The file of one day of an asset."""
         return self.base / asset / f"{key}{suffix}"
 
     def _write_bytes(self, path: UPath, payload: bytes) -> None:
-        """Write whole or not at all: a crash mid-write must never leave a truncated day file
-        that a later rebuild would read as the day's data."""
+        """Write whole or not at all.
+
+        A crash mid-write must never leave a truncated day file that a later rebuild would read as
+        the day's data.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
         try:
@@ -82,6 +86,7 @@ class PartitionFileStore:
             raise
 
     def existing(self, asset: str, key: str, suffix: str) -> UPath:
+        """The file of one day, or ``MissingPartitionError`` when it was never written."""
         path = self.path(asset, key, suffix)
         if not path.exists():
             raise MissingPartitionError(
@@ -111,6 +116,7 @@ class PartitionFileStore:
         return [line for line in payload.split(b"\n") if line.strip()]
 
     def read_instances(self, asset: str, key: str) -> list[dict[str, Any]]:
+        """The instances of one stored day."""
         return [
             payload_json.loads(line) for line in self._lines(self._instance_payload(asset, key))
         ]
@@ -138,12 +144,14 @@ class PartitionFileStore:
     def write_frame(
         self, asset: str, key: str, suffix: str, frame: pd.DataFrame, schema: pa.Schema
     ) -> None:
+        """Write one day's frame as Parquet with ``schema``, whole or not at all."""
         table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
         self._write_bytes(self.path(asset, key, suffix), buffer.getvalue())
 
     def read_frame(self, asset: str, key: str, suffix: str) -> pd.DataFrame:
+        """One stored day's frame."""
         payload = self.existing(asset, key, suffix).read_bytes()
         table = pq.read_table(io.BytesIO(payload))
         return table.to_pandas(types_mapper=_PANDAS_TYPES.get)

@@ -143,6 +143,9 @@ def _fresh(engine: Engine) -> Engine:
             "hc_dd_fktk_rejects",
             "hc_dd_fktk_sync",
             "hc_dd_fktk_adopt_backup",
+            "hc_dd_fybx",
+            "hc_dd_fybx_rejects",
+            "hc_dd_fybx_sync",
             "yida_api_calls",
         ):
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))

@@ -21,7 +21,6 @@ from dd_refund_pipeline.components.late_changes_sensor import contiguous_ranges
 from dd_refund_pipeline.definitions import defs
 from dd_refund_pipeline.defs.check_names import NO_GONE_UPSTREAM
 from dd_refund_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
-from dd_refund_pipeline.dingtalk.emulator.generator import AMOUNT_FIELD
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
@@ -36,6 +35,7 @@ from dd_refund_pipeline_tests.ground_truth import (
     table,
 )
 
+AMOUNT_FIELD = "numberField_lgkiepjv"  # the refund form's amount component
 DAY_1 = datetime(2026, 11, 21, 2, 30, tzinfo=CHINA_TZ)  # the schedule's first tick after AS_OF
 DAY_2 = DAY_1 + timedelta(days=1)
 FIRST_DAY = "2026-09-11"  # the oldest forms: 70 days before AS_OF

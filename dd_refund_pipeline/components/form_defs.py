@@ -34,8 +34,3 @@ class FormDefs:
     def key(self) -> str:
         """The target table's key column."""
         return self.spec.target.key
-
-    @property
-    def what(self) -> str:
-        """The business name of the form's rows (the spec's Document_Type-like constant title)."""
-        return self.spec.title

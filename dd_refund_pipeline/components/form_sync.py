@@ -23,7 +23,6 @@ from dd_refund_pipeline.components.table_asset import build_table_asset
 from dd_refund_pipeline.defs.resources import SYSTEM_TOKEN_ENV
 from dd_refund_pipeline.forms.spec import FORMS_DIR, FormSpec, SpecError, load_form_spec
 
-
 DEFS_DIR = Path(__file__).resolve().parent.parent / "defs"
 
 

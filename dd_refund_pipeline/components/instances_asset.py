@@ -1,6 +1,7 @@
 """A form's raw asset (``yida_refund_instances``): the approved forms Yida holds for its days."""
 
 from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 
@@ -91,7 +92,7 @@ def build_instances_asset(form: FormDefs) -> dg.AssetsDefinition:
             f"{scan['api_calls']} API calls ({scan['api_retries']} retries, "
             f"{scan['api_throttles']} throttles) in {scan['api_seconds']} s"
         )
-        metadata = {
+        metadata: dict[str, Any] = {
             "window": run_days(context),
             "instances": sum(counts.values()),
             "instances_outside_window": outside,

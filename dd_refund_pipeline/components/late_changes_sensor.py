@@ -1,9 +1,9 @@
-"""A form's late-change sensor (``dd_refund_late_changes``): forms that changed after the look-back
-stopped reading them.
+"""A form's late-change sensor (``dd_refund_late_changes``): forms changed after the look-back.
 
 The daily run re-reads the forms *created* in the form's look-back (25 days for refunds). A form
 approved later than that (the emulator approves up to 40 days after filing), or edited long
-after, is never read again by it. Every few hours this sensor asks Yida, with the form's own filters, for forms *modified*
+after, is never read again by it. Every few hours this sensor asks Yida, with the form's own
+filters, for forms *modified*
 since its cursor and created before the look-back window, and requests runs of the three assets
 for their creation days: one run per contiguous range of days.
 """
@@ -92,7 +92,9 @@ def build_late_changes_sensor(
     def late_changes(
         context: dg.SensorEvaluationContext, yida: YidaResource, refund_database: RefundDatabase
     ) -> dg.SensorResult:
-        """The cursor is the time of the last sweep; a tick with nothing new spends one list call
+        """Request runs for the creation days of forms changed since the cursor.
+
+        The cursor is the time of the last sweep; a tick with nothing new spends one list call
         and says so in its skip reason. A repeated tick (same cursor, same days) requests runs
         with the same run keys, which Dagster does not launch twice.
         """

@@ -38,8 +38,11 @@ def build_job(form: FormDefs) -> UnresolvedAssetJobDefinition:
 def build_lookback_schedule(
     form: FormDefs, job: UnresolvedAssetJobDefinition
 ) -> dg.ScheduleDefinition:
-    """Every day at 02:30 China time (``DD_REFUND_SCHEDULE_CRON``), re-sync the form's
-    trailing look-back days (``filters.lookback_days`` of its spec) in ONE run."""
+    """The daily re-sync of the form's trailing days, in ONE run.
+
+    Every day at 02:30 China time (``DD_REFUND_SCHEDULE_CRON``), it re-syncs the form's
+    trailing look-back days (``filters.lookback_days`` of its spec) in ONE run.
+    """
     days = form.spec.filters.lookback_days
 
     @dg.schedule(

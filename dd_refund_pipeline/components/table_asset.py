@@ -128,8 +128,11 @@ def _materializations_of_run(
 
 
 def _reported_gone(gone: GoneReport, run_id: str) -> pd.DataFrame:
-    """Rows to name: adopted ones (in the table before any sync) only by the run that found
-    them; a flagged row of a form gone upstream by every run of its day."""
+    """The gone rows this run should name.
+
+    Adopted ones (in the table before any sync) only by the run that found them; a flagged row of a
+    form gone upstream by every run of its day.
+    """
     rows = gone.rows
     if rows.empty:
         return rows

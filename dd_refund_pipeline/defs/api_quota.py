@@ -1,5 +1,7 @@
 """The monthly API quota as Dagster sees it: the calls of each scan counted, and a WARN check."""
 
+import logging
+
 import dagster as dg
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -19,7 +21,10 @@ def quota_settings() -> QuotaSettings:
 
 
 def count_calls(
-    log: dg.DagsterLogManager, database: RefundDatabase, caller: str, stats: ScanStats
+    log: logging.Logger | dg.DagsterLogManager,
+    database: RefundDatabase,
+    caller: str,
+    stats: ScanStats,
 ) -> MonthCount | None:
     """Add a scan's list calls to the month; None (and a warning) if the count cannot be kept."""
     try:
@@ -30,6 +35,7 @@ def count_calls(
 
 
 def quota_metadata(month: MonthCount | None, settings: QuotaSettings) -> dict[str, object]:
+    """The month's call count as a scan's metadata (or why it was not counted)."""
     if month is None:
         return {"api_quota": "not counted (the database could not record it)"}
     return {

@@ -1,7 +1,7 @@
 """Names of the asset checks every form has, shared by the assets, the tests and the sensors.
 
-A form's validity checks are named after their column and rule (``sales_count_positive``), and
-its whole-table key check after its key (``extend_process_instance_id_unique``): both come from
+A form's validity checks are named after their column and rule (``<column>_positive``), and
+its whole-table key check after its key (``<key in snake case>_unique``): both come from
 the form spec (``ValidityRule.check_name``, ``Target.key_check_name``).
 """
 

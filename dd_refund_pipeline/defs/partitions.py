@@ -41,4 +41,4 @@ def run_window(tags: Mapping[str, str]) -> str:
 
 def lookback_days(at: datetime, days: int) -> list[str]:
     """The last ``days`` complete China days before ``at`` (never the wall clock)."""
-    return form_days.get_partition_keys(current_time=at)[-days:]
+    return list(form_days.get_partition_keys(current_time=at)[-days:])

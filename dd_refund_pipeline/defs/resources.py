@@ -7,6 +7,7 @@ never its value, and a missing one fails the run at start with the variable's na
 import os
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 import dagster as dg
 from pydantic import field_validator
@@ -154,19 +155,24 @@ class DingTalkRobot(dg.ConfigurableResource):
         return _http_url(value, "DINGTALK_ROBOT_BASE_URL")
 
     def send_markdown(self, title: str, text: str) -> RobotReply:
+        """Send a markdown message to the team's group (signed when a secret is set)."""
         if not self.access_token:
             return RobotReply(-3, "no robot configured (DINGTALK_ROBOT_ACCESS_TOKEN unset)")
         return RobotSender(self.base_url, self.access_token, self.secret).send_markdown(title, text)
 
 
-def _env(name: str, default: str | None = None) -> dg.EnvVar | str | None:
-    """``EnvVar(name)`` when the variable is set, else ``default``: optional settings stay
-    optional, and set ones are still resolved (and hidden) the ``EnvVar`` way."""
+def _env(name: str, default: Any = None) -> Any:
+    """``EnvVar(name)`` when the variable is set, else ``default``.
+
+    Optional settings stay optional, and set ones are still resolved (and hidden) the ``EnvVar``
+    way.
+    """
     return dg.EnvVar(name) if os.environ.get(name) else default
 
 
 @dg.definitions
 def resources() -> dg.Definitions:
+    """The resources every form shares, each secret an ``EnvVar``."""
     return dg.Definitions(
         resources={
             "yida": YidaResource(

@@ -37,6 +37,7 @@ def day_counts_table(columns: Mapping[str, Mapping[str, int]]) -> dg.MetadataVal
 
 
 def preview(frame: pd.DataFrame, columns: list[str] | None = None) -> dg.MetadataValue:
+    """The first rows of ``frame`` as a markdown table, every value as the text it is."""
     shown = frame[columns] if columns else frame
     if shown.empty:
         return dg.MetadataValue.md("_no rows_")

@@ -53,7 +53,7 @@ def failed_checks_of_run(instance: dg.DagsterInstance, run_id: str) -> list[Fail
     for record in records:
         event = record.event_log_entry.dagster_event
         evaluation = event.event_specific_data if event else None
-        if evaluation is None or evaluation.passed:
+        if not isinstance(evaluation, dg.AssetCheckEvaluation) or evaluation.passed:
             continue
         key = (
             evaluation.asset_key.to_user_string(),
@@ -76,7 +76,8 @@ def _days_summary(evaluations: list[Any]) -> str:
 
 
 def _root_cause(event: dg.DagsterEvent) -> str:
-    error = event.event_specific_data.error if event.event_specific_data else None
+    data = event.event_specific_data
+    error = getattr(data, "error", None)
     # Dagster wraps user errors (DagsterExecutionStepExecutionError); the cause says what broke.
     while error is not None and error.cause is not None:
         error = error.cause
@@ -84,7 +85,10 @@ def _root_cause(event: dg.DagsterEvent) -> str:
 
 
 def deliver(
-    context: dg.SensorEvaluationContext, robot: DingTalkRobot, title: str, text: str
+    context: dg.SensorEvaluationContext | dg.RunStatusSensorContext,
+    robot: DingTalkRobot,
+    title: str,
+    text: str,
 ) -> None:
     """Send, or log why not; an alert that cannot be sent never breaks the sensor."""
     if not robot.access_token:

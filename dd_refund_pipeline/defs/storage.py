@@ -32,6 +32,7 @@ class RefundFileStorage(dg.ConfigurableIOManager):
         return list(context.asset_partition_keys)
 
     def handle_output(self, context: dg.OutputContext, obj: RawInstances | RefundFrames) -> None:
+        """Write each day of the run to its own file (a day outside the run is an error)."""
         store, asset = self._store(), context.asset_key.to_user_string()
         keys = self._keys(context)
         if not isinstance(obj, RawInstances | RefundFrames):
@@ -55,6 +56,7 @@ class RefundFileStorage(dg.ConfigurableIOManager):
         context.add_output_metadata({"storage": dg.MetadataValue.path(str(store.base / asset))})
 
     def load_input(self, context: dg.InputContext) -> RawInstances | RefundFrames:
+        """The run's days from their files; a day never written fails the run at once."""
         try:
             return self._load(context)
         except MissingPartitionError:

@@ -40,10 +40,12 @@ class SlidingWindowRateLimiter:
 
     @property
     def capacity(self) -> int:
+        """Calls allowed in flight now."""
         return max(1, int(self.rate * self.window_s))
 
     @property
     def spacing(self) -> float:
+        """Seconds between call starts at the current rate."""
         return 1.0 / self.rate
 
     def throttled(self) -> None:
@@ -52,6 +54,7 @@ class SlidingWindowRateLimiter:
         self._calm = 0
 
     def succeeded(self) -> None:
+        """A call got through: creep back towards the full rate."""
         self._calm += 1
         if self._calm >= self.recover_after and self.rate < self.ceiling:
             self.rate = min(self.ceiling, self.rate + 1.0)

@@ -28,6 +28,7 @@ class RedactUrlSecrets(logging.Filter):
     """httpx logs each request's URL at INFO; the robot's token and signature are in its query."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Drop the access token and signature from a logged request line."""
         message = record.getMessage()
         redacted = _URL_SECRETS.sub(r"\1***", message)
         if redacted != message:
@@ -39,7 +40,7 @@ logging.getLogger("httpx").addFilter(RedactUrlSecrets())
 
 
 def robot_signature(timestamp: str, secret: str) -> str:
-    """``base64(HMAC-SHA256(key=secret, msg=f"{timestamp}\\n{secret}"))``, before URL-encoding."""
+    r"""``base64(HMAC-SHA256(key=secret, msg=f"{timestamp}\n{secret}"))``, before URL-encoding."""
     digest = hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256).digest()
     return base64.b64encode(digest).decode()
 
@@ -64,10 +65,12 @@ class RobotReply:
 
     @property
     def ok(self) -> bool:
+        """True when DingTalk accepted the message (``errcode`` 0)."""
         return self.errcode == 0
 
     @property
     def throttled(self) -> bool:
+        """True when the robot's 20-per-minute limit refused the message."""
         return self.errcode in THROTTLE_ERRCODES
 
 

@@ -65,6 +65,7 @@ class YidaCredentials:
     system_token: str
 
     def secrets(self) -> tuple[str, ...]:
+        """The values that must never appear in logs, metadata or errors."""
         return (self.app_secret, self.system_token)
 
 
@@ -162,9 +163,11 @@ class ScanStats:
 
     @property
     def api_calls(self) -> int:
+        """Calls sent, token and list calls together."""
         return sum(self.calls.values())
 
     def as_dict(self) -> dict[str, Any]:
+        """The counters as plain values (benchmarks and tests compare them)."""
         return {
             "api_calls": self.api_calls,
             "token_calls": self.calls[TOKEN_ENDPOINT],
@@ -392,6 +395,7 @@ class InstanceSet:
         return [self._keys_by_row[row] for row in rows]
 
     def close(self) -> None:
+        """Delete the spool file."""
         self._spool.close()
 
 
@@ -415,9 +419,11 @@ class AccessTokenCache:
 
     @property
     def current(self) -> str | None:
+        """The token in hand, if any (no call)."""
         return self._token
 
     async def get(self) -> str:
+        """A valid access token: the one in hand, or one fetched (once for all waiters)."""
         if self._token is not None and time.monotonic() < self._expires_at:
             return self._token
         async with self._lock:
@@ -515,6 +521,7 @@ class YidaClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Close the HTTP connections."""
         await self._http.aclose()
 
     # -- one HTTP call, with retries -------------------------------------------------------
@@ -537,8 +544,10 @@ class YidaClient:
         return exponential * random.uniform(0.5, 1.0)
 
     def _stop(self, state: tenacity.RetryCallState, call: _Call) -> bool:
-        """Throttles and dead tokens are waited out (bounded by the total wait); other
-        failures by attempts.
+        """Send one call until it succeeds or its retry budget is spent.
+
+        Throttles and dead tokens are waited out (bounded by the total wait); other failures by
+        attempts.
 
         Both bounds count from the call's first send, not from when it was queued: all pages of
         a window are queued at once, and a late page must still get its retries. (Tokens that

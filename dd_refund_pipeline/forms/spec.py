@@ -25,7 +25,7 @@ INSTANCE_PREFIX = "instance."
 # The scheme's value formats we implement (the 轻易云 names).
 FORMATS = frozenset({"date", "dateTime", "string", "intval", "amount"})
 # Validity rules a target column may carry (checked on the stored rows after each load), and the
-# suffix of the check each one becomes: ``sales_count`` + ``positive`` → ``sales_count_positive``.
+# suffix of the check each one becomes: ``amount`` + ``positive`` → ``amount_positive``.
 RULE_CHECKS = {"pattern": "shaped", "positive": "positive", "in_range": "in_range"}
 # The earliest date a form can carry (the ``in_range`` rule's default lower bound).
 EARLIEST_DAY = date(2000, 1, 1)
@@ -107,10 +107,12 @@ class TableColumn:
 
     @property
     def base_type(self) -> str:
+        """The type without its parameters (``DECIMAL`` of ``DECIMAL(18,2)``)."""
         return self.sql_type.split("(", 1)[0]
 
     @property
     def params(self) -> tuple[int, ...]:
+        """The type's parameters (``(18, 2)`` of ``DECIMAL(18,2)``)."""
         inside = self.sql_type.partition("(")[2].rstrip(")")
         return tuple(int(part) for part in inside.split(",") if part.strip())
 
@@ -137,6 +139,7 @@ class TargetColumn:
 
     @property
     def refs(self) -> list[str]:
+        """The fields the value template names, in order."""
         return [part[1:-1] for part in self.parts if _TEMPLATE_PART.fullmatch(part)]
 
     @property
@@ -159,7 +162,7 @@ class ValidityRule:
 
     @property
     def check_name(self) -> str:
-        """The asset check's name: the column and what it says (``order_no_new_shaped``)."""
+        """The asset check's name: the column and what it says (``<column>_shaped``)."""
         return f"{self.column.name}_{RULE_CHECKS[self.kind]}"
 
     @property
@@ -184,6 +187,7 @@ class Target:
 
     @property
     def column_names(self) -> list[str]:
+        """The columns we write, in the spec's order."""
         return [column.name for column in self.columns]
 
     def column(self, name: str) -> TargetColumn:
@@ -229,6 +233,7 @@ class FormSpec:
     target: Target
 
     def format_for(self, field: str) -> FieldFormat | None:
+        """The ``formatResponse`` rule that makes ``field``, if any."""
         return next((rule for rule in self.formats if rule.new == field), None)
 
     def value_format(self, column: TargetColumn) -> str | None:
@@ -247,7 +252,7 @@ class FormSpec:
 
 
 def snake_case(name: str) -> str:
-    """``extend_processInstanceId`` → ``extend_process_instance_id``."""
+    """``extendProcessInstanceId`` → ``extend_process_instance_id``."""
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -59,12 +59,15 @@ class CopyOrder:
 
 @dataclass
 class Duplicates:
+    """Ids stored more than once: how many, how many rows, and a sample."""
+
     ids: int = 0
     rows: int = 0
     sample: list[tuple[str, int]] = field(default_factory=list)
 
     @property
     def removable(self) -> int:
+        """Copies that adoption would move to the backup table."""
         return self.rows - self.ids
 
 
@@ -110,11 +113,13 @@ class AdoptionPlan:
 
     @property
     def ready(self) -> bool:
+        """True when the pipeline can write into the table as it is."""
         if not self.exists:
             return True  # the loader creates it as sql/ declares it
         return not self.blocking and self.has_unique_key and not self.duplicates.ids
 
     def render(self) -> str:
+        """The plan as the command prints it."""
         lines = [f"Adopting {self.table} in {self.url}"]
         lines += [f"  applied: {step}" for step in self.applied]
         if not self.exists:
@@ -170,6 +175,7 @@ class AdoptionPlan:
         return lines
 
     def steps(self) -> list[str]:
+        """What ``--apply`` would do, in order."""
         steps = []
         if self.duplicates.ids:
             steps.append(
@@ -184,10 +190,13 @@ class AdoptionPlan:
 
 
 def backup_table_name(table: str) -> str:
+    """Where adoption keeps the copies it removes from ``table``."""
     return f"{table}_adopt_backup"
 
 
-def _copy_order(conn: Connection, spec: FormSpec, columns: list[dict[str, Any]]) -> CopyOrder:
+def _copy_order(
+    conn: Connection, spec: FormSpec, columns: Sequence[Mapping[str, Any]]
+) -> CopyOrder:
     """The newest copy of an id: updated last, else inserted last."""
     inspector = sa.inspect(conn)
     table = spec.target.table
@@ -415,6 +424,7 @@ def _add_unique_key(engine: Engine, spec: FormSpec) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``adopt`` command; exit 0 only when the table is ready."""
     parser = argparse.ArgumentParser(
         prog="python -m dd_refund_pipeline.refunds.adopt",
         description=__doc__,

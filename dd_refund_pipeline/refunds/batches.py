@@ -7,7 +7,7 @@ gigabytes, while a day of them takes a few megabytes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -63,6 +63,7 @@ class RawInstances:
         return self._read_lines(key)
 
     def counts(self) -> dict[str, int]:
+        """Instances per day."""
         if self._counts is None:
             self._counts = {day: len(self.day(day)) for day in self.days}
         return dict(self._counts)
@@ -129,7 +130,7 @@ def _grouped(days: Sequence[str], counts: Mapping[str, int], size: int) -> list[
     return groups
 
 
-def _sizes(by_day: Mapping[str, Sequence[Any]]) -> dict[str, int]:
+def _sizes(by_day: Mapping[str, Sized]) -> dict[str, int]:
     return {day: len(items) for day, items in sorted(by_day.items())}
 
 
@@ -171,12 +172,15 @@ class RefundFrames:
         return cls(list(by_day), by_day.__getitem__, spec)
 
     def day(self, key: str) -> DayFrames:
+        """The cleaned rows and the rejects of one day."""
         return self._read_day(key)
 
     def clean_columns(self, columns: Sequence[str]) -> pd.DataFrame:
         """Some columns of every day's cleaned rows, as one frame."""
         frames = [self.day(day)[0][list(columns)] for day in self.days]
-        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+        return (
+            pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(columns))
+        )
 
 
 # Rows a preview shows, in the run's metadata and the check samples' tables.
@@ -233,7 +237,7 @@ class WindowSummary:
         rejects = self.rejects()
         if not len(rejects):
             return {}
-        return {day: rejected_records(part) for day, part in rejects.groupby("partition_date")}
+        return {str(day): rejected_records(part) for day, part in rejects.groupby("partition_date")}
 
     def head(self) -> pd.DataFrame:
         """The window's first rows (at most ``PREVIEW_ROWS``), for the run's preview."""

@@ -12,6 +12,7 @@ from dd_refund_pipeline.settings import database_url
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--database-url`` and ``--form``, shared by the table commands."""
     parser.add_argument(
         "--database-url",
         default=None,

@@ -46,6 +46,7 @@ class Verdict:
 
     @property
     def description(self) -> str:
+        """The verdict in one line: passed or FAILED, with its counts."""
         shown = ", ".join(f"{k}={v}" for k, v in self.counts.items() if isinstance(v, int))
         return ("passed" if self.passed else "FAILED") + (f": {shown}" if shown else "")
 

@@ -7,6 +7,7 @@ value exact or quarantined with a reason; what we cannot is named precisely, wit
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -106,7 +107,7 @@ def _versus_integer(column_type: Any) -> tuple[Verdict, str]:
     return "blocking", "cannot hold whole numbers exactly"
 
 
-def judge(column: TargetColumn, existing: dict[str, Any], date_only: bool) -> ColumnFinding:
+def judge(column: TargetColumn, existing: Mapping[str, Any], date_only: bool) -> ColumnFinding:
     """Whether an existing column can hold what we write into it, and how."""
     wanted, column_type = column.table_column, existing["type"]
     kind = wanted.base_type
@@ -123,7 +124,7 @@ def judge(column: TargetColumn, existing: dict[str, Any], date_only: bool) -> Co
     return ColumnFinding(column.name, _type_text(column_type), wanted.sql_type, verdict, reason)
 
 
-def _unwritten(existing: dict[str, Any]) -> ColumnFinding:
+def _unwritten(existing: Mapping[str, Any]) -> ColumnFinding:
     """A column of theirs we never write: fine unless an insert cannot leave it out."""
     name, text = existing["name"], _type_text(existing["type"])
     required = (
@@ -140,7 +141,7 @@ def _unwritten(existing: dict[str, Any]) -> ColumnFinding:
 
 
 def compare_columns(
-    spec: FormSpec, existing: list[dict[str, Any]], written: list[str] | None = None
+    spec: FormSpec, existing: Sequence[Mapping[str, Any]], written: list[str] | None = None
 ) -> list[ColumnFinding]:
     """Every column we write and every column of theirs, each with a verdict."""
     by_name = {column["name"]: column for column in existing}
@@ -158,7 +159,7 @@ def compare_columns(
     return findings
 
 
-def fitted_column(column: TargetColumn, existing: dict[str, Any] | None) -> TargetColumn:
+def fitted_column(column: TargetColumn, existing: Mapping[str, Any] | None) -> TargetColumn:
     """``column`` with the limits of the existing column it goes to.
 
     Values are then checked (and quarantined) against what the table really holds: a

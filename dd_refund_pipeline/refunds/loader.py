@@ -9,7 +9,7 @@ parameters; passwords never leave ``safe_url``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -74,9 +74,11 @@ class LoadResult:
 
     @property
     def rows(self) -> int:
+        """Rows written or confirmed (inserted + updated + unchanged)."""
         return self.inserted + self.updated + self.unchanged
 
     def as_dict(self) -> dict[str, Any]:
+        """The load's counts, as the run's metadata shows them."""
         return {
             "inserted": self.inserted,
             "updated": self.updated,
@@ -125,6 +127,7 @@ def make_engine(url: str) -> Engine:
 
 
 def dialect_name(engine: Engine) -> str:
+    """``mysql`` or ``sqlite``: which of our SQL files the engine speaks."""
     return "sqlite" if engine.dialect.name == "sqlite" else "mysql"
 
 
@@ -144,7 +147,7 @@ def check_connection(engine: Engine) -> None:
         raise _connect_error(engine, exc) from None
 
 
-def existing_columns(engine: Engine, table: str) -> list[dict[str, Any]] | None:
+def existing_columns(engine: Engine, table: str) -> list[Mapping[str, Any]] | None:
     """The columns of ``table`` as the database reports them; None when it does not exist."""
     try:
         with engine.connect() as conn:

@@ -16,6 +16,7 @@ from dd_refund_pipeline.settings import MissingSettingError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``schema`` command: create or verify the form's tables."""
     parser = argparse.ArgumentParser(
         prog="python -m dd_refund_pipeline.refunds.schema", description=__doc__
     )

@@ -72,7 +72,7 @@ def select_keys(conn: Connection, sql: str, keys: Sequence[Any], *after: Any) ->
     if not keys:
         return []
     sql = with_key_list(sql, len(keys), conn.dialect.paramstyle, len(after))
-    return conn.exec_driver_sql(sql, (*keys, *after)).fetchall()
+    return list(conn.exec_driver_sql(sql, (*keys, *after)).fetchall())
 
 
 def _chunks(keys: Sequence[str]) -> Iterable[list[str]]:

@@ -271,7 +271,8 @@ def _exact_decimal(
         texts,
     )
     good = usable & ~not_positive
-    whole, cents = np.divmod(units[good].abs(), 10**scale)
+    magnitude = units[good].abs()
+    whole, cents = magnitude // 10**scale, magnitude % 10**scale
     signs = np.where(units[good] < 0, "-", "")
     rendered = (
         signs
@@ -324,9 +325,9 @@ def _amount_texts(columns: _Columns, ref: str, problems: _Problems) -> pd.Series
     mismatch[agree.index[~agree]] = True
     if mismatch.any():
         # Both values as the reject's raw value; built for the few that disagree only.
-        differ = number[mismatch].astype(str), companion[mismatch].astype(str)
-        both = f"{ref}=" + differ[0] + f", {ref}_value=" + differ[1]
-        problems.add(mismatch, ref, AMOUNT_MISMATCH, both.reindex(number.index))
+        ours, theirs = number[mismatch].astype(str), companion[mismatch].astype(str)
+        pair = f"{ref}=" + ours + f", {ref}_value=" + theirs
+        problems.add(mismatch, ref, AMOUNT_MISMATCH, pair.reindex(number.index))
     return number
 
 
@@ -487,6 +488,7 @@ def rejected_records(rejects: pd.DataFrame) -> int:
 
 
 def empty_rejects() -> pd.DataFrame:
+    """A rejects frame with no rows (and every column)."""
     return pd.DataFrame({name: pd.Series(dtype=object) for name in REJECT_COLUMNS})
 
 

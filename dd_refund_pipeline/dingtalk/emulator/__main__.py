@@ -13,6 +13,7 @@ from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig, EmulatorS
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The emulator's command line: address, data, limits and faults."""
     parser = argparse.ArgumentParser(
         prog="python -m dd_refund_pipeline.dingtalk.emulator",
         description=(
@@ -91,6 +92,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """Serve the emulator until interrupted."""
     args = parse_args(argv)
     options = {key: value for key, value in vars(args).items() if key not in ("host", "port")}
     options["forms"] = tuple(name.strip() for name in args.forms.split(",") if name.strip())

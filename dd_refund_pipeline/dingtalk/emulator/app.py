@@ -76,6 +76,7 @@ def _state(request: Request) -> EmulatorState:
 
 
 async def access_token(request: Request) -> Response:
+    """``POST /v1.0/oauth2/accessToken``: an app token for appKey + appSecret."""
     state = _state(request)
     state.stats.calls["accessToken"] += 1
     if not state.admit(TOKEN_API):
@@ -220,6 +221,7 @@ class _DropConnection(Exception):
 
 
 async def instances(request: Request) -> Response:
+    """``POST /v1.0/yida/processes/instances``: one page of a form's instances."""
     state = _state(request)
     config = state.config
     state.stats.calls["instances"] += 1
@@ -327,6 +329,7 @@ def _robot_validate(message: Any) -> tuple[int, str] | None:
 
 
 async def robot_send(request: Request) -> Response:
+    """``POST /robot/send``: a custom robot message, signed and rate-limited."""
     state = _state(request)
     state.stats.calls["robot"] += 1
     inbox, config = state.robot, state.config
@@ -355,6 +358,7 @@ async def robot_send(request: Request) -> Response:
 
 
 async def admin_state(request: Request) -> Response:
+    """``GET /_admin/state``: what the emulator saw (calls, faults, forms)."""
     state = _state(request)
     return JSONResponse(
         {
@@ -366,6 +370,7 @@ async def admin_state(request: Request) -> Response:
 
 
 async def admin_config(request: Request) -> Response:
+    """``POST /_admin/config``: change the fault knobs while it runs."""
     state = _state(request)
     try:
         state.update(await request.json())
@@ -375,12 +380,14 @@ async def admin_config(request: Request) -> Response:
 
 
 async def admin_robot(request: Request) -> Response:
+    """``GET /_admin/robot``: the robot messages received and rejected."""
     inbox = _state(request).robot
     with inbox.lock:
         return JSONResponse({"messages": inbox.messages, "rejected": inbox.rejected})
 
 
 async def not_found(request: Request, exc: Exception) -> Response:
+    """DingTalk's answer to an unknown path."""
     return _error(
         404,
         "InvalidAction.NotFound",

@@ -283,8 +283,7 @@ def generate_instances(
     days: int = 60,
     malformed_rate: float = 0.0,
 ) -> tuple[FormGenerator, list[EmulatedInstance]]:
-    """``count`` instances of ``spec``'s form created over the ``days`` days before ``as_of``,
-    oldest first."""
+    """``count`` instances of ``spec``'s form from ``days`` days before ``as_of``, oldest first."""
     generator = FormGenerator(spec, seed)
     rng = generator.rng
     last_day = as_of.astimezone(CHINA_TZ).date()

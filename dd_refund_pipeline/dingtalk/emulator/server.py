@@ -53,9 +53,11 @@ class EmulatorServer:
 
     @property
     def base_url(self) -> str:
+        """Where the emulator listens (``http://127.0.0.1:<port>``)."""
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> EmulatorServer:
+        """Start serving in a background thread; returns once it answers."""
         self._thread = threading.Thread(
             target=lambda: asyncio.run(self._server.serve()), name="yida-emulator", daemon=True
         )
@@ -68,6 +70,7 @@ class EmulatorServer:
         return self
 
     def stop(self) -> None:
+        """Stop serving and wait for the thread."""
         self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -123,7 +123,7 @@ class EmulatorConfig:
             "robot_access_token": os.environ.get("DINGTALK_ROBOT_ACCESS_TOKEN"),
             "robot_secret": os.environ.get("DINGTALK_ROBOT_SECRET"),
         }
-        values = {key: value for key, value in env.items() if value}
+        values: dict[str, Any] = {key: value for key, value in env.items() if value}
         values.update({key: value for key, value in overrides.items() if value is not None})
         return cls(**values)
 
@@ -154,6 +154,7 @@ class EmulatorStats:
 
     @property
     def live_events(self) -> int:
+        """Every change live mode made while scans ran."""
         return (
             self.live_completed
             + self.live_created
@@ -163,6 +164,7 @@ class EmulatorStats:
         )
 
     def as_dict(self) -> dict[str, Any]:
+        """The counters, for the admin endpoint."""
         return {
             "calls": dict(self.calls),
             "throttled": self.throttled,
@@ -215,10 +217,12 @@ class InstanceStore:
         self.lock = threading.RLock()
 
     def changed(self) -> None:
+        """Note a change: cached query results are stale."""
         self.version += 1
         self._cache.clear()
 
     def cached(self, key: str, compute: Any) -> list[EmulatedInstance]:
+        """The cached result of the query ``key``, computed on a miss."""
         with self.lock:
             hit = self._cache.get(key)
             if hit is None:
@@ -226,6 +230,7 @@ class InstanceStore:
             return hit
 
     def find(self, pid: str) -> EmulatedInstance:
+        """The instance ``pid`` (not deleted)."""
         with self.lock:
             return next(i for i in self.instances if i.pid == pid and not i.deleted)
 
@@ -295,6 +300,7 @@ class InstanceStore:
             return instance
 
     def pick_completed(self, rng: random.Random) -> EmulatedInstance | None:
+        """A random completed instance, or None."""
         candidates = [i for i in self.instances if i.status == "COMPLETED" and not i.deleted]
         return rng.choice(candidates) if candidates else None
 
@@ -497,6 +503,7 @@ class EmulatorState:
     # -- tokens ------------------------------------------------------------------------------
 
     def issue_token(self) -> tuple[str, int]:
+        """An access token and its lifetime: the live one (extended) or a new one."""
         with self.lock:
             now = time.monotonic()
             ttl = self.config.token_ttl_s
@@ -513,11 +520,13 @@ class EmulatorState:
             return token, ttl
 
     def token_valid(self, token: str | None) -> bool:
+        """Whether ``token`` was issued and has not expired."""
         with self.lock:
             expires = self.tokens.get(token or "")
             return expires is not None and expires > time.monotonic()
 
     def revoke_tokens(self) -> None:
+        """Invalidate every token (as an app secret reset does)."""
         with self.lock:
             self.tokens.clear()
 
@@ -551,11 +560,13 @@ class EmulatorState:
             return True
 
     def latency(self) -> float:
+        """Seconds to wait before answering (configured latency and jitter)."""
         config = self.config
         jitter = self.fault_rng.uniform(-config.latency_jitter_ms, config.latency_jitter_ms)
         return max(0.0, config.latency_ms + jitter) / 1000
 
     def draw_fault(self) -> str | None:
+        """The fault to inject into this call, if any (by the configured rates)."""
         config = self.config
         with self.lock:
             roll = self.fault_rng.random()
@@ -640,6 +651,7 @@ class EmulatorState:
         return status
 
     def update(self, changes: dict[str, Any]) -> None:
+        """Apply runtime knob changes (unknown keys are refused)."""
         for key, value in changes.items():
             if key not in EmulatorConfig.RUNTIME_KNOBS:
                 raise KeyError(key)

@@ -1,0 +1,289 @@
+"""A form is configuration: the YidaFormSync component, its two forms, and a typo in a spec."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+import yaml
+from dagster.components.testing import create_defs_folder_sandbox
+
+from dd_refund_pipeline.components.form_sync import YidaFormSync, project_forms
+from dd_refund_pipeline.defs.partitions import range_tags
+from dd_refund_pipeline.dingtalk.emulator.generator import EmulatedInstance
+from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
+from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline.forms.spec import FORMS_DIR
+from dd_refund_pipeline_tests.ground_truth import (
+    ROOT,
+    day_bounds_ms,
+    expected_rows,
+    pipeline_env,
+    table,
+)
+
+# The refund form's public names: what users have materialized, bookmarked and alert on.
+REFUND_ASSET_CHECKS = {
+    "yida_refund_instances": {"api_quota_headroom"},
+    "refund_payments": {"process_instance_id_unique"},
+    "hc_dd_fktk": {
+        "extend_process_instance_id_unique",
+        "window_complete",
+        "sales_count_positive",
+        "order_no_new_shaped",
+        "datetime_new_in_range",
+        "no_rejected_records",
+        "no_forms_gone_upstream",
+    },
+}
+EXPENSE_FORM_UUID = "FORM-5Q7LK2C1B8W3MXE9T4PD6YHA0RZNU1GF3JVS"
+DAYS = ("2026-11-01", "2026-11-10")
+
+
+def _checks_by_asset(defs: dg.Definitions) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for asset in defs.resolve_all_asset_specs():
+        found.setdefault(asset.key.to_user_string(), set())
+    for assets_def in defs.resolve_asset_graph().assets_defs:
+        for key in assets_def.check_keys:
+            found.setdefault(key.asset_key.to_user_string(), set()).add(key.name)
+    return found
+
+
+@pytest.fixture(scope="module")
+def location() -> dg.Definitions:
+    """The whole code location, loaded the way ``definitions.py`` loads it."""
+    return dg.load_from_defs_folder(project_root=ROOT)
+
+
+def test_the_refund_form_keeps_its_asset_keys_check_names_and_automation(location):
+    checks = _checks_by_asset(location)
+    for asset, names in REFUND_ASSET_CHECKS.items():
+        assert checks[asset] == names, asset
+    assert location.resolve_job_def("dd_refund_sync_job").name == "dd_refund_sync_job"
+    schedule = location.resolve_schedule_def("dd_refund_daily_schedule")
+    assert schedule.cron_schedule == "30 2 * * *"
+    assert schedule.execution_timezone == "Asia/Shanghai"
+    sensors = {sensor.name for sensor in location.sensors}
+    assert {
+        "dd_refund_late_changes",
+        "hc_dd_fktk_freshness_sensor",
+        "dingtalk_on_run_failure",
+        "dingtalk_on_failed_checks",
+    } <= sensors
+    graph = location.resolve_asset_graph()
+    assert graph.get(dg.AssetKey("yida_refund_instances")).group_name == "dingtalk_refunds"
+    table = location.resolve_assets_def("hc_dd_fktk")
+    assert table.op.name == "hc_dd_fktk"  # the step key in run logs and alerts
+    assert {key.to_user_string() for key in table.dependency_keys} == {
+        "refund_payments",
+        "yida_refund_instances",
+    }
+
+
+def test_the_second_form_is_its_own_group_job_schedule_and_sensors(location):
+    checks = _checks_by_asset(location)
+    assert checks["yida_expense_instances"] == {"api_quota_headroom"}
+    assert checks["expense_claims"] == {"process_instance_id_unique"}
+    assert checks["hc_dd_fybx"] == {
+        "extend_process_instance_id_unique",
+        "window_complete",
+        "sales_count_positive",
+        "order_no_new_shaped",
+        "datetime_new_in_range",
+        "no_rejected_records",
+        "no_forms_gone_upstream",
+    }
+    graph = location.resolve_asset_graph()
+    groups = {
+        key.to_user_string(): graph.get(key).group_name
+        for key in graph.get_all_asset_keys()
+        if key.to_user_string() in ("yida_expense_instances", "expense_claims", "hc_dd_fybx")
+    }
+    assert set(groups.values()) == {"dingtalk_expenses"}
+    job = location.resolve_job_def("dd_expense_sync_job")
+    assert {key.to_user_string() for key in job.asset_layer.executable_asset_keys} == set(groups)
+    sensors = {sensor.name for sensor in location.sensors}
+    assert {"dd_expense_late_changes", "hc_dd_fybx_freshness_sensor"} <= sensors
+    # Both forms' scans share the API's one pool (the QPS limit is the app's, not the form's).
+    for name in ("yida_refund_instances", "yida_expense_instances"):
+        assert location.resolve_assets_def(name).op.pool == "yida_api"
+
+
+def test_each_form_has_its_own_look_back():
+    forms = {form.spec.name: form for form in project_forms()}
+    assert forms["fktk_refund"].spec.filters.lookback_days == 25
+    assert forms["fybx_expense"].spec.filters.lookback_days == 35
+
+
+def _expense_matches(instance: EmulatedInstance) -> bool:
+    """The expense spec's filters, written out here (not through our filter code)."""
+    return (
+        not instance.deleted
+        and instance.status == "COMPLETED"
+        and instance.result == "agree"
+        and instance.index["selectField_lh8x2kq3"] == "是"
+    )
+
+
+def expected_expense_rows(
+    server: EmulatorServer, start: str, end: str
+) -> dict[str, tuple[Any, ...]]:
+    """The rows hc_dd_fybx must hold for the days, from the emulator's own data."""
+    low, high = day_bounds_ms(start, end)
+    rows = {}
+    for instance in server.state.stores[EXPENSE_FORM_UUID].instances:
+        if not (_expense_matches(instance) and low <= instance.create_ms < high):
+            continue
+        payload, data = instance.payload, instance.payload.get("data", {})
+        if instance.malformed or "numberField_lh8x2kq5" not in data:
+            continue  # damaged, or filed without an amount: rejected with a reason
+        when = datetime.fromtimestamp(data["dateField_lh8x2kq1"] / 1000, CHINA_TZ)
+        rows[payload["processInstanceId"]] = (
+            data["serialNumberField_lh8x2kq2"],
+            when.replace(tzinfo=None),
+            data["radioField_lh8x2kq4"],
+            1,
+            Decimal(str(data["numberField_lh8x2kq5"])).quantize(Decimal("0.01")),
+            payload["instanceStatus"],
+            "费用报销",
+        )
+    return rows
+
+
+def _expense_table(engine: sa.Engine) -> dict[str, tuple[Any, ...]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "SELECT extend_processInstanceId, order_no_new, datetime_new, expense_type, "
+                "qty_count, sales_count, status, Document_Type FROM hc_dd_fybx"
+            )
+        )
+        return {row[0]: tuple(row[1:]) for row in rows}
+
+
+def test_both_forms_materialize_exactly_in_one_instance(
+    make_emulator, mysql_url, mysql_engine, tmp_path, monkeypatch
+):
+    server = make_emulator(instances=600, other_form_instances=500, seed=21)
+    for name, value in pipeline_env(server, mysql_url, tmp_path / "storage").items():
+        monkeypatch.setenv(name, value)
+    location = dg.load_from_defs_folder(project_root=ROOT)
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        for job in ("dd_refund_sync_job", "dd_expense_sync_job"):
+            result = location.resolve_job_def(job).execute_in_process(
+                instance=instance, tags=range_tags(*DAYS)
+            )
+            assert result.success, job
+        refunds, expenses = table(mysql_engine), _expense_table(mysql_engine)
+        assert refunds == expected_rows(server, *DAYS)
+        assert expenses == expected_expense_rows(server, *DAYS)
+        assert expenses and all(row[0].startswith("FYBX") for row in expenses.values())
+        # Expense forms filed without an amount match the filter; they are rejected, visibly.
+        low, high = day_bounds_ms(*DAYS)
+        amountless = {
+            i.pid
+            for i in server.state.stores[EXPENSE_FORM_UUID].instances
+            if _expense_matches(i)
+            and low <= i.create_ms < high
+            and not i.malformed
+            and "numberField_lh8x2kq5" not in i.payload["data"]
+        }
+        with mysql_engine.connect() as conn:
+            rejected = conn.execute(
+                sa.text("SELECT DISTINCT process_instance_id FROM hc_dd_fybx_rejects")
+            )
+            assert {row[0] for row in rejected} == amountless
+        assert not set(refunds) & set(expenses)
+        # One quota count for the app: each form's scan is recorded under its own caller.
+        with mysql_engine.connect() as conn:
+            result = conn.execute(
+                sa.text("SELECT caller, SUM(list_calls) FROM yida_api_calls GROUP BY caller")
+            )
+            callers = {row[0]: int(row[1]) for row in result}
+        assert set(callers) == {"yida_refund_instances", "yida_expense_instances"}
+        assert sum(callers.values()) == (server.state.stats.calls["instances"])
+        # Both runs are in the one instance, each with its own job.
+        runs = instance.get_run_records()
+        assert sorted(record.dagster_run.job_name for record in runs) == [
+            "dd_expense_sync_job",
+            "dd_refund_sync_job",
+        ]
+
+
+def _typo_spec(tmp_path: Path) -> Path:
+    text = (FORMS_DIR / "fybx_expense.yaml").read_text(encoding="utf-8")
+    typo = tmp_path / "typo_expense.yaml"
+    typo.write_text(text.replace("format: dateTime}", "format: datetime}"), encoding="utf-8")
+    return typo
+
+
+def test_a_spec_typo_stops_the_load_naming_the_file_and_the_field(tmp_path):
+    typo = _typo_spec(tmp_path)
+    attributes = yaml.safe_load(
+        (ROOT / "dd_refund_pipeline/defs/fybx_expense/defs.yaml").read_text(encoding="utf-8")
+    )["attributes"]
+    with create_defs_folder_sandbox() as sandbox:
+        folder = sandbox.defs_folder_path / "typo_form"
+        folder.mkdir()
+        (folder / "defs.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "type": f"{YidaFormSync.__module__}.YidaFormSync",
+                    "attributes": {**attributes, "form": str(typo)},
+                },
+                allow_unicode=True,
+            ),
+            encoding="utf-8",
+        )
+        with pytest.raises(Exception) as raised, sandbox.build_all_defs():
+            pass
+    text = "".join(str(error) for error in _chain(raised.value))
+    assert str(typo) in text
+    assert "formats[0]: unknown format 'datetime'" in text
+    assert "typo_form" in text  # Dagster names the component's folder too
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    found: list[BaseException] = []
+    while error is not None and error not in found:
+        found.append(error)
+        error = error.__cause__ or error.__context__  # type: ignore[assignment]
+    return found
+
+
+def test_a_spec_for_another_apps_token_is_refused(tmp_path):
+    text = (FORMS_DIR / "fybx_expense.yaml").read_text(encoding="utf-8")
+    other = tmp_path / "other_app.yaml"
+    other.write_text(text.replace("YIDA_SYSTEM_TOKEN", "OTHER_APP_TOKEN"), encoding="utf-8")
+    component = YidaFormSync(
+        form=str(other),
+        group="g",
+        instances_asset="a",
+        rows_asset="b",
+        job="j",
+        schedule="s",
+        late_changes_sensor="l",
+        freshness_sensor="f",
+    )
+    with pytest.raises(ValueError, match=r"OTHER_APP_TOKEN.*YIDA_SYSTEM_TOKEN"):
+        component.form_defs(tmp_path)
+
+
+def test_no_python_module_names_a_column_of_the_finance_table():
+    """Columns come from the spec and the DDL; only the emulator's generator may know them."""
+    columns = ["extend_processInstanceId", "order_no_new", "datetime_new", "qty_count"]
+    columns += ["sales_count", "Document_Type"]
+    offenders = [
+        f"{path.relative_to(ROOT)}: {column}"
+        for path in (ROOT / "dd_refund_pipeline").rglob("*.py")
+        if path.name != "generator.py"
+        for column in columns
+        if column in path.read_text(encoding="utf-8")
+    ]
+    assert offenders == []
