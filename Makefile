@@ -27,7 +27,7 @@ dev: $(STAMP)
 
 ## Create (or verify) hc_dd_fktk, its rejects table and its sync state in DD_REFUND_DATABASE_URL.
 schema: $(STAMP)
-	$(BIN)/python -m dd_refund_pipeline.refunds.schema
+	$(BIN)/python -m dd_refund_pipeline.refunds.create_tables
 
 ## Take over an existing hc_dd_fktk in DD_REFUND_DATABASE_URL: a read-only plan; carry it out
 ## with `make adopt ARGS=--apply`.

@@ -50,32 +50,26 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from dd_refund_pipeline.dingtalk.client import YidaClient  # noqa: E402
+from dd_refund_pipeline.dingtalk.day_instances import split_by_day  # noqa: E402
 from dd_refund_pipeline.dingtalk.emulator.generator import generate_instances  # noqa: E402
 from dd_refund_pipeline.dingtalk.emulator.state import (  # noqa: E402
     DEMO_APP_KEY,
     DEMO_APP_SECRET,
     DEMO_SYSTEM_TOKEN,
 )
+from dd_refund_pipeline.dingtalk.query import ClientSettings, YidaCredentials  # noqa: E402
+from dd_refund_pipeline.dingtalk.scan import scan_instances  # noqa: E402
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ, parse_gmt  # noqa: E402
-from dd_refund_pipeline.dingtalk.yida import (  # noqa: E402
-    ClientSettings,
-    YidaClient,
-    YidaCredentials,
-    scan_instances,
-)
 from dd_refund_pipeline.forms.spec import load_form_spec  # noqa: E402
 from dd_refund_pipeline.readahead import read_ahead  # noqa: E402
-from dd_refund_pipeline.refunds.batches import (  # noqa: E402
-    RawInstances,
-    split_by_day,
-    transform_batches,
-)
 from dd_refund_pipeline.refunds.loader import (  # noqa: E402
     ensure_schema,
     load_refund_batches,
     make_engine,
 )
 from dd_refund_pipeline.refunds.source import yida_query  # noqa: E402
+from dd_refund_pipeline.refunds.window import RawInstances, transform_batches  # noqa: E402
 from dd_refund_pipeline.sqlfiles import read_sql  # noqa: E402
 from dd_refund_pipeline_tests.ground_truth import materialize_command  # noqa: E402
 
@@ -147,7 +141,7 @@ def run_ours(base: str, db: str) -> dict[str, float]:
         CREDENTIALS, yida_query(SPEC), start, end, base_url=base, settings=ClientSettings(qps=QPS)
     )
     scanned = time.perf_counter()
-    raw, _ = split_by_day(result.instances, day_keys(start), CHINA_TZ)
+    raw = RawInstances(split_by_day(result.instances, day_keys(start), CHINA_TZ)[0])
     engine = make_engine(db)
     # The window streams from the scan's spool, through the transform (one batch ahead, in a
     # thread), into the upsert.

@@ -42,6 +42,8 @@ DEMO_INSTANCES = 3000
 DEMO_SEED = 7
 # A few damaged forms, so that the quarantine and its check have something to show.
 DEMO_MALFORMED_RATE = 0.01
+# The summary's days, this many to a line: a form's look-back fits a few lines.
+DAYS_PER_LINE = 5
 
 
 def prepare_home() -> None:
@@ -173,8 +175,9 @@ def print_summary(result: object, table_asset: str, rows_asset: str) -> None:
     table = result.asset_materializations_for_node(table_asset)
     rows = {m.partition: int(m.metadata["rows_of_day"].value) for m in table}  # type: ignore[arg-type]
     print(f"\nrows per day in {table_asset}:")
-    for day, count in sorted(rows.items()):
-        print(f"  {day}  {count}")
+    days = [f"{day} {count:>4}" for day, count in sorted(rows.items())]
+    for start in range(0, len(days), DAYS_PER_LINE):
+        print("  " + "   ".join(days[start : start + DAYS_PER_LINE]))
     print(f"  total {sum(rows.values())}")
     if table:
         loaded = {k: table[0].metadata[k].value for k in ("inserted", "updated", "unchanged")}

@@ -14,8 +14,8 @@ from sqlalchemy.engine import Engine
 
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
+from dd_refund_pipeline.dingtalk.query import ClientSettings, YidaCredentials, YidaQuery
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
-from dd_refund_pipeline.dingtalk.yida import ClientSettings, YidaCredentials, YidaQuery
 from dd_refund_pipeline.refunds.loader import make_engine
 
 # A fixed "now" for the emulator's data, so that every run of the suite sees the same forms.

@@ -18,6 +18,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from dd_refund_pipeline.components.form_sync import build_form_defs, project_forms
+from dd_refund_pipeline.defs.resources import resources
 from dd_refund_pipeline.dingtalk.emulator.generator import EmulatedInstance
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
@@ -176,7 +177,7 @@ def form_defs(folder: str = "fktk_refund") -> dg.Definitions:
     """One form's definitions, built by its component from its ``defs.yaml`` (as the code
     location builds them), without loading the whole code location."""
     [form] = [form for form in project_forms() if form.spec.name == folder]
-    return build_form_defs(form)
+    return dg.Definitions.merge(build_form_defs(form), resources())
 
 
 def refund_asset(name: str) -> dg.AssetsDefinition:

@@ -46,21 +46,26 @@ def _make_run(home) -> str:
 def test_make_run_prints_a_concise_summary_and_keeps_the_log_in_a_file(tmp_path):
     first = _make_run(tmp_path / "home")
     lines = first.splitlines()
-    assert len(lines) < 60, first
+    assert len(lines) < 90, first  # two forms, about 40 lines each
     assert "DEBUG" not in first and "Warning" not in first
     for step in ("yida_refund_instances: done", "refund_payments: done", "hc_dd_fktk: done"):
         assert step in first
+    for step in ("yida_expense_instances: done", "expense_claims: done", "hc_dd_fybx: done"):
+        assert step in first
     assert "hc_dd_fktk.no_rejected_records: FAILED (WARN) on" in first  # the demo's damaged forms
-    [log_line] = [line for line in lines if line.startswith("full log: ")]
-    log = log_line.removeprefix("full log: ")
-    assert log.startswith(str(tmp_path)) and "STEP_SUCCESS" not in first
-    assert "materialize" in Path(log).read_text(encoding="utf-8")
-    [counts] = [line for line in lines if line.strip().startswith("inserted ")]
-    assert not counts.strip().startswith("inserted 0,")
+    assert "rows per day in hc_dd_fybx:" in first
+    logs = [line.removeprefix("full log: ") for line in lines if line.startswith("full log: ")]
+    assert len(logs) == 2 and "STEP_SUCCESS" not in first
+    for log in logs:
+        assert log.startswith(str(tmp_path))
+        assert "materialize" in Path(log).read_text(encoding="utf-8")
+    counts = [line.strip() for line in lines if line.strip().startswith("inserted ")]
+    assert len(counts) == 2 and not any(line.startswith("inserted 0,") for line in counts)
 
     rerun = _make_run(tmp_path / "home")
-    [counts] = [line for line in rerun.splitlines() if line.strip().startswith("inserted ")]
-    assert counts.strip().startswith("inserted 0, updated 0, unchanged ")
+    counts = [line.strip() for line in rerun.splitlines() if line.strip().startswith("inserted ")]
+    assert len(counts) == 2
+    assert all(line.startswith("inserted 0, updated 0, unchanged ") for line in counts)
 
 
 @pytest.mark.parametrize("command", [materialize_command, dg_launch_command])

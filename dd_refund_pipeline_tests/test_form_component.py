@@ -23,6 +23,7 @@ from dd_refund_pipeline_tests.ground_truth import (
     ROOT,
     day_bounds_ms,
     expected_rows,
+    form_defs,
     pipeline_env,
     table,
 )
@@ -287,3 +288,15 @@ def test_no_python_module_names_a_column_of_the_finance_table():
         if column in path.read_text(encoding="utf-8")
     ]
     assert offenders == []
+
+
+def test_each_form_s_schedule_re_reads_its_own_look_back():
+    tick = datetime(2026, 11, 21, 2, 30, tzinfo=CHINA_TZ)
+    context = dg.build_schedule_context(scheduled_execution_time=tick)
+    refunds = form_defs("fktk_refund").resolve_schedule_def("dd_refund_daily_schedule")
+    expenses = form_defs("fybx_expense").resolve_schedule_def("dd_expense_daily_schedule")
+    [refund_run] = refunds.evaluate_tick(context).run_requests
+    [expense_run] = expenses.evaluate_tick(context).run_requests
+    assert range_tags("2026-10-27", "2026-11-20").items() <= refund_run.tags.items()
+    assert range_tags("2026-10-17", "2026-11-20").items() <= expense_run.tags.items()
+    assert expenses.job_name == "dd_expense_sync_job"

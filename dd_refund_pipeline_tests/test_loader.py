@@ -286,7 +286,7 @@ def test_a_url_that_does_not_parse_names_the_setting():
 
 
 def test_schema_command_creates_then_verifies(tmp_path, capsys):
-    from dd_refund_pipeline.refunds.schema import main
+    from dd_refund_pipeline.refunds.create_tables import main
 
     url = f"sqlite:///{tmp_path / 'cmd.db'}"
     assert main(["--database-url", url]) == 0

@@ -25,10 +25,10 @@ import pymysql
 import pytest
 import sqlalchemy as sa
 
+from dd_refund_pipeline.defs.io_manager import RefundFileStorage
 from dd_refund_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG, lookback_days
 from dd_refund_pipeline.defs.resources import DingTalkRobot, RefundDatabase, YidaResource
 from dd_refund_pipeline.defs.sensors import dingtalk_on_run_failure
-from dd_refund_pipeline.defs.storage import RefundFileStorage
 from dd_refund_pipeline.dingtalk.emulator.generator import generate_instances
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
@@ -44,7 +44,6 @@ from dd_refund_pipeline_tests.ground_truth import (
     pipeline_env,
     refund_asset,
     table,
-    validate_definitions,
 )
 
 ASSETS = [refund_asset(name) for name in ("yida_refund_instances", "refund_payments", "hc_dd_fktk")]
@@ -374,12 +373,3 @@ def test_a_malformed_setting_is_named_and_nothing_is_written(
     assert configured.state.stats.calls["instances"] == 0
     assert not sa.inspect(mysql_engine).has_table("hc_dd_fktk")
     assert not list((tmp_path / "storage").glob("**/*.jsonl"))
-
-
-def test_a_form_spec_typo_stops_the_code_location_naming_the_field(tmp_path):
-    spec = (ROOT / "dd_refund_pipeline/forms/fktk_refund.yaml").read_text(encoding="utf-8")
-    typo = tmp_path / "typo.yaml"
-    typo.write_text(spec.replace("format: date}", "format: dat}"), encoding="utf-8")
-    completed = validate_definitions({"DD_REFUND_FORM": str(typo), "DAGSTER_HOME": str(tmp_path)})
-    assert completed.returncode != 0
-    assert "unknown format 'dat'" in completed.stdout + completed.stderr

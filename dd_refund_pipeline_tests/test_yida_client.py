@@ -16,16 +16,14 @@ from typing import Any
 
 import pytest
 
+from dd_refund_pipeline.dingtalk.client import YidaClient
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.errors import DeepPagingError, DingTalkApiError
+from dd_refund_pipeline.dingtalk.query import YidaCredentials
 from dd_refund_pipeline.dingtalk.ratelimit import SlidingWindowRateLimiter
+from dd_refund_pipeline.dingtalk.scan import scan_instances
+from dd_refund_pipeline.dingtalk.scan_stats import ScanResult
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
-from dd_refund_pipeline.dingtalk.yida import (
-    ScanResult,
-    YidaClient,
-    YidaCredentials,
-    scan_instances,
-)
 from dd_refund_pipeline_tests.conftest import (
     AS_OF,
     credentials_for,

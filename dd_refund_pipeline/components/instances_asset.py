@@ -16,11 +16,12 @@ from dd_refund_pipeline.defs.check_names import API_QUOTA_HEADROOM
 from dd_refund_pipeline.defs.partitions import form_days
 from dd_refund_pipeline.defs.resources import RefundDatabase, YidaResource
 from dd_refund_pipeline.defs.run_metadata import day_counts_table, record_day_counts, run_days
+from dd_refund_pipeline.dingtalk.day_instances import split_by_day
 from dd_refund_pipeline.dingtalk.errors import DingTalkApiError, RetryableApiError
+from dd_refund_pipeline.dingtalk.scan_stats import ScanStats
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
-from dd_refund_pipeline.dingtalk.yida import ScanStats
-from dd_refund_pipeline.refunds.batches import RawInstances, split_by_day
 from dd_refund_pipeline.refunds.loader import DatabaseError
+from dd_refund_pipeline.refunds.window import RawInstances
 
 QUOTA_DESCRIPTION = (
     "This month's list calls (China time, all runs and sensors of every form), projected to the "
@@ -83,7 +84,8 @@ def build_instances_asset(form: FormDefs) -> dg.AssetsDefinition:
         finally:
             # Failed scans spend the quota too.
             month = count_calls(context.log, refund_database, form.instances_asset, stats)
-        raw, outside = split_by_day(result.instances, context.partition_keys, CHINA_TZ)
+        days, outside = split_by_day(result.instances, context.partition_keys, CHINA_TZ)
+        raw = RawInstances(days)
         counts = raw.counts()
         record_day_counts(context, counts)
         scan = result.stats.metadata(yida.qps)

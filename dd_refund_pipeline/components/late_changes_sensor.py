@@ -24,8 +24,9 @@ from dd_refund_pipeline.components.form_defs import FormDefs
 from dd_refund_pipeline.defs.api_quota import count_calls, quota_settings
 from dd_refund_pipeline.defs.partitions import form_days, lookback_days, range_tags
 from dd_refund_pipeline.defs.resources import RefundDatabase, YidaResource
-from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
-from dd_refund_pipeline.dingtalk.yida import InstanceSet, ScanStats
+from dd_refund_pipeline.dingtalk.instance_set import InstanceSet
+from dd_refund_pipeline.dingtalk.scan_stats import ScanStats
+from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ, local_days
 
 INTERVAL_ENV = "DD_REFUND_LATE_CHANGES_INTERVAL_HOURS"
 # Four sweeps a day: about 120 list calls a month when nothing changes.
@@ -56,8 +57,7 @@ def creation_days(found: InstanceSet) -> list[str]:
     """The China days the found forms were created on (forms without a readable time: none)."""
     created = found.created(found.rows())
     created = created[~np.isnan(created)]
-    moments = pd.to_datetime(created, unit="s", utc=True).tz_convert(CHINA_TZ)
-    return sorted(set(moments.strftime("%Y-%m-%d")))
+    return sorted(set(local_days(pd.to_datetime(created, unit="s", utc=True), CHINA_TZ)))
 
 
 def default_start(instance: dg.DagsterInstance, form: FormDefs, at: datetime) -> datetime:

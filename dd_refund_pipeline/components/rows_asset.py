@@ -15,13 +15,13 @@ from dd_refund_pipeline.defs.run_metadata import (
     record_day_counts,
     run_days,
 )
-from dd_refund_pipeline.refunds.batches import (
+from dd_refund_pipeline.refunds.loader import DatabaseError
+from dd_refund_pipeline.refunds.window import (
     RawInstances,
     RefundFrames,
     WindowSummary,
     transform_window,
 )
-from dd_refund_pipeline.refunds.loader import DatabaseError
 
 
 def _unique_ids_check(clean: pd.DataFrame, key: str) -> dg.AssetCheckResult:

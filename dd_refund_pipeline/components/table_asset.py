@@ -20,7 +20,6 @@ from dd_refund_pipeline.defs.run_metadata import day_counts_table, preview, run_
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.forms.spec import FormSpec
 from dd_refund_pipeline.readahead import read_ahead
-from dd_refund_pipeline.refunds.batches import RawInstances, RefundFrames, WindowSummary
 from dd_refund_pipeline.refunds.day_checks import DayFacts, Verdict, day_verdicts
 from dd_refund_pipeline.refunds.loader import (
     DuplicateKeyError,
@@ -34,6 +33,7 @@ from dd_refund_pipeline.refunds.loader import (
     table_rows,
 )
 from dd_refund_pipeline.refunds.sync_state import GoneReport, SyncScope
+from dd_refund_pipeline.refunds.window import RawInstances, RefundFrames, WindowSummary
 
 TargetData = AssetCheckEvaluationTargetMaterializationData
 

@@ -8,7 +8,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from dd_refund_pipeline.api_quota import MonthCount, QuotaSettings
 from dd_refund_pipeline.defs.check_names import API_QUOTA_HEADROOM
 from dd_refund_pipeline.defs.resources import RefundDatabase
-from dd_refund_pipeline.dingtalk.yida import INSTANCES_ENDPOINT, ScanStats
+from dd_refund_pipeline.dingtalk.query import INSTANCES_ENDPOINT
+from dd_refund_pipeline.dingtalk.scan_stats import ScanStats
 from dd_refund_pipeline.refunds.loader import DatabaseError
 
 

@@ -14,16 +14,11 @@ from pydantic import field_validator
 from sqlalchemy.engine import Engine
 
 from dd_refund_pipeline.api_quota import MonthCount, record_calls
-from dd_refund_pipeline.defs.storage import RefundFileStorage
+from dd_refund_pipeline.defs.io_manager import RefundFileStorage
+from dd_refund_pipeline.dingtalk.query import DEFAULT_BASE_URL, ClientSettings, YidaCredentials
 from dd_refund_pipeline.dingtalk.robot import RobotReply, RobotSender
-from dd_refund_pipeline.dingtalk.yida import (
-    DEFAULT_BASE_URL,
-    ClientSettings,
-    ScanResult,
-    ScanStats,
-    YidaCredentials,
-    scan_instances,
-)
+from dd_refund_pipeline.dingtalk.scan import scan_instances
+from dd_refund_pipeline.dingtalk.scan_stats import ScanResult, ScanStats
 from dd_refund_pipeline.forms.spec import FormSpec
 from dd_refund_pipeline.refunds.loader import check_connection, fit_to_table, make_engine
 from dd_refund_pipeline.refunds.source import yida_query

@@ -11,7 +11,7 @@ import dagster as dg
 import pandas as pd
 
 from dd_refund_pipeline.defs.partitions import window_label
-from dd_refund_pipeline.refunds.batches import PREVIEW_ROWS
+from dd_refund_pipeline.refunds.window import PREVIEW_ROWS
 
 
 def run_days(context: dg.AssetExecutionContext) -> str:

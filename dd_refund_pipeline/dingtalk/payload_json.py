@@ -16,6 +16,8 @@ from typing import Any
 import simplejson
 
 ID_KEY = "processInstanceId"
+# The key of a record without an id starts with this (then a digest of its content).
+ANONYMOUS_PREFIX = "sha1:"
 
 
 def loads(text: bytes | str) -> Any:
@@ -46,4 +48,9 @@ def record_key(item: Any) -> str:
     canonical = simplejson.dumps(
         item, ensure_ascii=False, sort_keys=True, use_decimal=True, default=str
     )
-    return "sha1:" + hashlib.sha1(canonical.encode()).hexdigest()
+    return ANONYMOUS_PREFIX + hashlib.sha1(canonical.encode()).hexdigest()
+
+
+def is_anonymous(key: str) -> bool:
+    """True for the key of a record that had no ``processInstanceId`` (a digest)."""
+    return key.startswith(ANONYMOUS_PREFIX)

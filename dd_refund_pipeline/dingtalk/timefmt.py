@@ -11,6 +11,9 @@ import re
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import pandas as pd
+
 CHINA_TZ = ZoneInfo("Asia/Shanghai")
 REQUEST_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -80,3 +83,15 @@ def parse_request_time(value: str, zone: ZoneInfo = CHINA_TZ, *, end: bool = Fal
             naive = naive.replace(microsecond=999999)
         return naive.replace(tzinfo=zone)
     raise ValueError(f"unsupported time format: {value!r}")
+
+
+def local_days(moments: pd.Series | pd.DatetimeIndex, zone: ZoneInfo) -> np.ndarray:
+    """``YYYY-MM-DD`` of each UTC moment in ``zone``, ``"NaT"`` where there is none.
+
+    The day a form belongs to (its partition) is the China day of its ``createTimeGMT``: the
+    transform and the split of a scan into days both ask here. Numpy's formatter, not strftime
+    per row: a window holds hundreds of thousands of forms.
+    """
+    index = pd.DatetimeIndex(moments)
+    local = index.tz_convert(zone).tz_localize(None).to_numpy(dtype="datetime64[D]")
+    return np.datetime_as_string(local, unit="D").astype("U10")

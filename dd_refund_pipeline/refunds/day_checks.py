@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from dd_refund_pipeline.defs import check_names as checks
+from dd_refund_pipeline.dingtalk import payload_json
 from dd_refund_pipeline.forms.spec import FormSpec, ValidityRule
 from dd_refund_pipeline.refunds.transform import rejected_records
 
@@ -95,7 +96,7 @@ def validity(spec: FormSpec, stored: pd.DataFrame, now: datetime) -> list[Verdic
 
 def completeness(facts: DayFacts, present_keys: set[str]) -> Verdict:
     """Rows in the table for the day = unique instances the API returned − rejected ones."""
-    api_ids = {k for k in facts.api_keys if not k.startswith("sha1:")}
+    api_ids = {k for k in facts.api_keys if not payload_json.is_anonymous(k)}
     anonymous = len(facts.api_keys) - len(set(facts.api_keys) & api_ids)
     rejected = {str(k) for k in facts.rejects["process_instance_id"].dropna()} & api_ids
     expected = api_ids - rejected

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dd_refund_pipeline.dingtalk.yida import YidaQuery
+from dd_refund_pipeline.dingtalk.query import YidaQuery
 from dd_refund_pipeline.forms.spec import FormSpec
 
 

@@ -20,7 +20,8 @@ import pandas as pd
 import pyarrow as pa
 
 from dd_refund_pipeline.dingtalk import payload_json
-from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline.dingtalk.instance_set import copy_rank
+from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ, local_days
 from dd_refund_pipeline.forms.spec import (
     INSTANCE_PREFIX,
     INTEGER_TYPES,
@@ -141,31 +142,17 @@ def _newest_first_positions(
     repeated = has_id & keys.duplicated(keep=False)
     if not repeated.any():
         return list(range(len(raw))), 0
+    # The scan's rule for which copy is newest (``copy_rank``), applied to the few repeated ids.
+    ranks = [copy_rank(raw[p]) for p in ids.index[repeated]]
     rivals = pd.DataFrame(
         {
             "id": ids[repeated],
             "day": keys["day"][repeated],
-            "version": pd.to_numeric(
-                pd.Series(
-                    [raw[p].get("version") for p in ids.index[repeated]],
-                    index=ids.index[repeated],
-                    dtype=object,
-                ),
-                errors="coerce",
-            ),
-            "modified": pd.to_datetime(
-                pd.Series(
-                    [raw[p].get("modifiedTimeGMT") for p in ids.index[repeated]],
-                    index=ids.index[repeated],
-                    dtype=object,
-                ),
-                utc=True,
-                errors="coerce",
-                format="ISO8601",
-            ),
+            "version": [version for version, _ in ranks],
+            "modified": [modified for _, modified in ranks],
         }
     )
-    ordered = rivals.sort_values(["version", "modified"], na_position="first", kind="stable")
+    ordered = rivals.sort_values(["version", "modified"], kind="stable")
     losers = ordered.index.difference(ordered.drop_duplicates(["id", "day"], keep="last").index)
     dropped = set(losers)
     return [p for p in range(len(raw)) if p not in dropped], len(dropped)
@@ -440,9 +427,8 @@ def _parse_gmt(values: pd.Series) -> pd.Series:
 
 
 def _local_day(moments: pd.Series, zone: ZoneInfo) -> pd.Series:
-    """``YYYY-MM-DD`` of each moment in ``zone`` (numpy's formatter; strftime is per-row Python)."""
-    local = moments.dt.tz_convert(zone).dt.tz_localize(None).to_numpy(dtype="datetime64[D]")
-    days = pd.Series(np.datetime_as_string(local, unit="D"), index=moments.index, dtype=object)
+    """The China day of each moment (``local_days``), None where there is no moment."""
+    days = pd.Series(local_days(moments, zone), index=moments.index, dtype=object)
     return days.where(moments.notna(), None)
 
 

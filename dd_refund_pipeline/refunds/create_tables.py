@@ -1,4 +1,4 @@
-"""``python -m dd_refund_pipeline.refunds.schema``: create the target, rejects and sync tables.
+"""``python -m dd_refund_pipeline.refunds.create_tables``: create a form's three tables.
 
 Idempotent: existing tables are verified, never altered. The loader also runs this before its
 first write, so the command is for DBAs who prefer to create tables ahead of time.
@@ -18,7 +18,7 @@ from dd_refund_pipeline.settings import MissingSettingError
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``schema`` command: create or verify the form's tables."""
     parser = argparse.ArgumentParser(
-        prog="python -m dd_refund_pipeline.refunds.schema", description=__doc__
+        prog="python -m dd_refund_pipeline.refunds.create_tables", description=__doc__
     )
     add_target_arguments(parser)
     try:

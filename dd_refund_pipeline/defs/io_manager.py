@@ -7,14 +7,15 @@ stored raw data and makes no API call.
 
 import dagster as dg
 
-from dd_refund_pipeline.refunds.batches import RawInstances, RefundFrames
-from dd_refund_pipeline.settings import dagster_home
-from dd_refund_pipeline.storage import (
+from dd_refund_pipeline.partition_files import (
     REJECTS_SCHEMA,
     MissingPartitionError,
     PartitionFileStore,
+    StoredDays,
     clean_schema,
 )
+from dd_refund_pipeline.refunds.window import RawInstances, RefundFrames
+from dd_refund_pipeline.settings import dagster_home
 
 CLEAN_SUFFIX, REJECTS_SUFFIX = ".parquet", ".rejects.parquet"
 
@@ -94,23 +95,7 @@ class RefundFileStorage(dg.ConfigurableIOManager):
         asset = context.asset_key.to_user_string()
         keys = self._keys(context)
         if context.dagster_type.typing_type is RawInstances:
-            # Counted now (a day never materialized fails here, before any work), decoded when
-            # asked for: the window is never all in memory at once.
-            seen = {key: store.inspect_instances(asset, key) for key in keys}
-
-            def read_keys(key: str) -> list[str]:
-                # A day stored without a key file, or whose key file is not for this very day
-                # file (a crash between the two writes), is decoded instead.
-                found = store.read_keys(asset, key, seen[key][1])
-                return found if found is not None else raw.keys_decoded(key)
-
-            raw = RawInstances(
-                keys,
-                lambda key: store.read_instances(asset, key),
-                {key: count for key, (count, _) in seen.items()},
-                read_keys=read_keys,
-            )
-            return raw
+            return RawInstances(StoredDays(store, asset, keys))
         for key in keys:
             for suffix in (CLEAN_SUFFIX, REJECTS_SUFFIX):
                 store.existing(asset, key, suffix)

@@ -7,16 +7,14 @@ gigabytes, while a day of them takes a few megabytes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence, Sized
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import numpy as np
 import pandas as pd
 
 from dd_refund_pipeline.dingtalk import payload_json
-from dd_refund_pipeline.dingtalk.yida import InstanceSet
+from dd_refund_pipeline.dingtalk.day_instances import DayInstances, InMemoryDays
 from dd_refund_pipeline.forms.spec import FormSpec
 from dd_refund_pipeline.refunds.transform import (
     TransformResult,
@@ -31,56 +29,42 @@ BATCH_INSTANCES = 5_000
 
 
 class RawInstances:
-    """Yida instances of a window, keyed by the China day they were created on, read on demand."""
+    """Yida instances of a window, by the China day they were created on, read a day at a time.
 
-    def __init__(
-        self,
-        days: Sequence[str],
-        read_day: Callable[[str], list[dict[str, Any]]],
-        counts: Mapping[str, int] | None = None,
-        read_lines: Callable[[str], list[bytes]] | None = None,
-        read_keys: Callable[[str], list[str]] | None = None,
-    ) -> None:
-        self.days = sorted(days)
-        self._read_day = read_day
-        self._read_lines = read_lines
-        self._read_keys = read_keys
-        self._counts = dict(counts) if counts is not None else None
+    Wherever they are (``DayInstances``: in memory, the scan's spool, the stored day files), the
+    assets read them the same way.
+    """
+
+    def __init__(self, source: DayInstances) -> None:
+        self.source = source
+        self.days = list(source.days)
 
     @classmethod
     def from_lists(cls, by_day: Mapping[str, list[dict[str, Any]]]) -> RawInstances:
         """Instances already in memory, as lists per day."""
-        return cls(list(by_day), lambda day: list(by_day.get(day, [])), _sizes(by_day))
+        return cls(InMemoryDays(by_day))
 
     def day(self, key: str) -> list[dict[str, Any]]:
         """The instances created on ``key`` (empty for a day of the window without any)."""
-        return self._read_day(key) if key in self.days else []
+        return self.source.instances(key) if key in self.days else []
 
     def lines(self, key: str) -> list[bytes]:
         """The day's instances as compact JSON lines (as the scan stored them, when it did)."""
-        if self._read_lines is None or key not in self.days:
-            return [payload_json.dumps(item) for item in self.day(key)]
-        return self._read_lines(key)
+        return self.source.lines(key) if key in self.days else []
 
     def counts(self) -> dict[str, int]:
         """Instances per day."""
-        if self._counts is None:
-            self._counts = {day: len(self.day(day)) for day in self.days}
-        return dict(self._counts)
+        return {day: self.source.count(day) for day in self.days}
 
     def batches(
         self, size: int = BATCH_INSTANCES
     ) -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
         """Whole days grouped up to ``size`` instances: the instances and each one's day.
 
-        Groups are planned from the day counts when they are known, so only the batch being
-        handed out is ever read (no day read ahead to find where a batch ends).
+        Groups are planned from the day counts, so only the batch being handed out is ever read
+        (no day read ahead to find where a batch ends).
         """
-        if self._counts is None:
-            groups: Iterable[list[str]] = ([day] for day in self.days)
-        else:
-            groups = _grouped(self.days, self._counts, size)
-        for group in groups:
+        for group in _grouped(self.days, self.counts(), size):
             items: list[dict[str, Any]] = []
             days: list[str] = []
             for day in group:
@@ -91,25 +75,19 @@ class RawInstances:
                 yield items, days
 
     def keys(self, key: str) -> list[str]:
-        """The day's record keys: ids, or ``sha1:…`` for records without one.
+        """The day's record keys: ids, or digests for records without one.
 
         From the scan's index or the day's key file when there is one (nothing decoded): the
         checks compare the table with these, so they must not come from the transform.
         """
-        if self._read_keys is not None and key in self.days:
-            return self._read_keys(key)
-        return self.keys_decoded(key)
-
-    def keys_decoded(self, key: str) -> list[str]:
-        """The day's record keys, from its decoded payloads."""
-        return [payload_json.record_key(item) for item in self.day(key)]
+        return self.source.keys(key) if key in self.days else []
 
     def ids(self) -> tuple[set[str], int]:
         """The distinct ``processInstanceId`` values, and how many records had none."""
         ids, anonymous = set(), 0
         for day in self.days:
             for key in self.keys(day):
-                if key.startswith("sha1:"):
+                if payload_json.is_anonymous(key):
                     anonymous += 1
                 else:
                     ids.add(key)
@@ -128,10 +106,6 @@ def _grouped(days: Sequence[str], counts: Mapping[str, int], size: int) -> list[
         groups[-1].append(day)
         held += count
     return groups
-
-
-def _sizes(by_day: Mapping[str, Sized]) -> dict[str, int]:
-    return {day: len(items) for day, items in sorted(by_day.items())}
 
 
 DayFrames = tuple[pd.DataFrame, pd.DataFrame]
@@ -269,30 +243,3 @@ def transform_window(raw: RawInstances, spec: FormSpec) -> tuple[RefundFrames, i
     empty = transform_instances([], spec)
     frames = RefundFrames.from_parts(raw.days, clean, rejects, (empty.clean, empty.rejects), spec)
     return frames, duplicates
-
-
-def split_by_day(
-    found: InstanceSet, days: Sequence[str], zone: ZoneInfo
-) -> tuple[RawInstances, int]:
-    """Assign a scan's instances to the window's days by creation time; count those outside.
-
-    An instance whose ``createTimeGMT`` cannot be read has no day; it goes to the window's last
-    day so that the transform rejects it visibly, instead of it vanishing here. Only the set's
-    index is walked: each day's payloads are read from the scan's spool when that day is asked.
-    """
-    rows = found.rows()
-    created = pd.to_datetime(found.created(rows), unit="s", utc=True)
-    # Days as numbers first: no Python object per form, only one string per distinct day.
-    local = created.tz_convert(zone).tz_localize(None).to_numpy(dtype="datetime64[D]")
-    names = np.datetime_as_string(local, unit="D").astype("U10")  # room for a day when all NaT
-    names[np.isnat(local)] = days[-1]
-    by_day: dict[str, np.ndarray] = {day: rows[names == day] for day in days}
-    outside = len(rows) - sum(len(held) for held in by_day.values())
-    raw = RawInstances(
-        list(by_day),
-        lambda day: found.read(by_day[day].tolist()),
-        _sizes(by_day),
-        lambda day: found.read_lines(by_day[day].tolist()),
-        lambda day: found.keys_of(by_day[day].tolist()),
-    )
-    return raw, outside

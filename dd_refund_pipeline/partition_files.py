@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -121,6 +121,10 @@ class PartitionFileStore:
             payload_json.loads(line) for line in self._lines(self._instance_payload(asset, key))
         ]
 
+    def read_lines(self, asset: str, key: str) -> list[bytes]:
+        """The instances of one stored day as their JSON lines, as written (nothing decoded)."""
+        return self._lines(self._instance_payload(asset, key))
+
     def inspect_instances(self, asset: str, key: str) -> tuple[int, str]:
         """How many instances a day's file holds (nothing decoded), and the file's SHA-1."""
         payload = self._instance_payload(asset, key)
@@ -155,3 +159,39 @@ class PartitionFileStore:
         payload = self.existing(asset, key, suffix).read_bytes()
         table = pq.read_table(io.BytesIO(payload))
         return table.to_pandas(types_mapper=_PANDAS_TYPES.get)
+
+
+class StoredDays:
+    """One asset's stored day files as ``DayInstances``: what a run reads back without Yida.
+
+    Every day is counted when this is made (a day never materialized fails here, before any
+    work); its instances are decoded only when asked for, so a window is never all in memory.
+    """
+
+    def __init__(self, store: PartitionFileStore, asset: str, days: Sequence[str]) -> None:
+        self._store, self._asset = store, asset
+        self._seen = {day: store.inspect_instances(asset, day) for day in days}
+        self.days = sorted(days)
+
+    def count(self, day: str) -> int:
+        """How many instances the day's file holds."""
+        return self._seen[day][0]
+
+    def instances(self, day: str) -> list[dict[str, Any]]:
+        """The day's instances, decoded."""
+        return self._store.read_instances(self._asset, day)
+
+    def lines(self, day: str) -> list[bytes]:
+        """The day's JSON lines, as stored."""
+        return self._store.read_lines(self._asset, day)
+
+    def keys(self, day: str) -> list[str]:
+        """The day's record keys from its key file, else from its decoded instances.
+
+        A day stored without a key file, or whose key file is not for this very day file (a
+        crash between the two writes), is decoded instead.
+        """
+        found = self._store.read_keys(self._asset, day, self._seen[day][1])
+        if found is not None:
+            return found
+        return [payload_json.record_key(item) for item in self.instances(day)]

@@ -1,0 +1,59 @@
+"""The window's containers: raw days batched for the transform, cleaned rows with rejects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dd_refund_pipeline.dingtalk.day_instances import InMemoryDays
+from dd_refund_pipeline.forms.spec import load_form_spec
+from dd_refund_pipeline.refunds.transform import transform_instances
+from dd_refund_pipeline.refunds.window import RawInstances, WindowSummary, transform_window
+from dd_refund_pipeline_tests.test_transform import instance
+
+SPEC = load_form_spec()
+DAYS = ["2026-11-01", "2026-11-02", "2026-11-03"]
+
+
+def form(pid: str, created: str, version: int = 1, **changes: Any) -> dict[str, Any]:
+    return instance(processInstanceId=pid, createTimeGMT=created, version=version, **changes)
+
+
+def test_batches_hold_whole_days_up_to_the_size():
+    by_day = {day: [form(f"{day}-{n}", "2026-11-01T02:00Z") for n in range(3)] for day in DAYS}
+    raw = RawInstances.from_lists(by_day)
+    batches = list(raw.batches(size=5))
+    assert [days for _, days in batches] == [["2026-11-01"] * 3, ["2026-11-02"] * 3, DAYS[2:] * 3]
+    assert [len(items) for items, _ in list(raw.batches(size=6))] == [6, 3]
+    # Batches are planned from the counts: a day is read when its batch is handed out.
+    read: list[str] = []
+
+    class Watched(InMemoryDays):
+        def instances(self, day: str) -> list[dict[str, Any]]:
+            read.append(day)
+            return super().instances(day)
+
+    for _, days in RawInstances(Watched(by_day)).batches(size=6):
+        assert set(days) <= set(read) and read[-1] == days[-1]
+    assert read == DAYS
+
+
+def test_a_batch_rejects_under_the_stored_day_and_merges_copies_only_within_a_day():
+    a_v1, a_v2 = form("a", "2026-11-01T02:00Z", 1), form("a", "2026-11-01T02:00Z", 2)
+    undated = form("u", "not a time")
+    twice = form("t", "2026-11-02T02:00Z")
+    raw = RawInstances.from_lists(
+        {"2026-11-01": [a_v1, a_v2, twice], "2026-11-02": [twice], "2026-11-03": [undated]}
+    )
+    frames, merged = transform_window(raw, SPEC)
+    assert merged == 1 and frames.days == DAYS
+    summary = WindowSummary().read(frames, "extend_processInstanceId")
+    assert summary.rows == {"2026-11-01": 1, "2026-11-02": 2, "2026-11-03": 0}
+    clean = frames.clean_columns(["extend_processInstanceId", "source_version"])
+    assert clean.set_index("extend_processInstanceId").loc["a", "source_version"] == 2
+    # The same form under two days is damage: both copies reach the uniqueness check.
+    assert (clean["extend_processInstanceId"] == "t").sum() == 2
+    [reject] = summary.rejects().to_dict("records")
+    assert reject["process_instance_id"] == "u" and reject["partition_date"] == "2026-11-03"
+    assert frames.day("2026-11-03")[1]["process_instance_id"].tolist() == ["u"]
+    # Without stored days, a record's own unreadable date leaves its reject without a day.
+    assert transform_instances([undated], SPEC).rejects["partition_date"].isna().all()
