@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from upath import UPath
 
 from dd_refund_pipeline.dingtalk import payload_json
-from dd_refund_pipeline.forms.spec import INTEGER_TYPES, FormSpec
+from dd_refund_pipeline.forms.spec import FormSpec, TableColumn
 from dd_refund_pipeline.refunds.transform import REJECT_COLUMNS
 
 
@@ -28,15 +28,14 @@ class MissingPartitionError(FileNotFoundError):
     """A partition that was never materialized was asked for."""
 
 
-def _arrow_type(sql_type: str) -> pa.DataType:
-    base = sql_type.split("(", 1)[0]
-    if base == "DECIMAL":
-        precision, scale = (int(p) for p in sql_type[len(base) + 1 : -1].split(","))
+def _arrow_type(column: TableColumn) -> pa.DataType:
+    if column.family == "decimal":
+        precision, scale = column.params
         return pa.decimal128(precision, scale)
-    if base in ("DATETIME", "TIMESTAMP", "DATE"):
+    if column.family == "time":
         # A DATE column's values are midnights: the same pandas type as a DATETIME's.
         return pa.timestamp("us")
-    if base in INTEGER_TYPES:
+    if column.family == "integer":
         return pa.int64()
     return pa.string()
 
@@ -44,7 +43,7 @@ def _arrow_type(sql_type: str) -> pa.DataType:
 def clean_schema(spec: FormSpec) -> pa.Schema:
     """The Parquet schema of cleaned rows: the table's types plus lineage."""
     fields = [
-        pa.field(column.name, _arrow_type(column.table_column.sql_type))
+        pa.field(column.name, _arrow_type(column.table_column))
         for column in spec.target.columns
     ]
     fields += [

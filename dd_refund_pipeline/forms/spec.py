@@ -29,8 +29,17 @@ FORMATS = frozenset({"date", "dateTime", "string", "intval", "amount"})
 RULE_CHECKS = {"pattern": "shaped", "positive": "positive", "in_range": "in_range"}
 # The earliest date a form can carry (the ``in_range`` rule's default lower bound).
 EARLIEST_DAY = date(2000, 1, 1)
-# The SQL types that hold whole numbers (what the transform casts to, storage types, adoption).
+# The SQL types of each family: how the transform casts a value, how a day file stores it, and
+# what an adopted table's column may be instead. Nowhere else names SQL types.
 INTEGER_TYPES = ("INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT")
+TIME_TYPES = ("DATETIME", "TIMESTAMP", "DATE")
+TEXT_TYPES = ("VARCHAR", "CHAR")
+TYPE_FAMILIES = {
+    **{name: "integer" for name in INTEGER_TYPES},
+    **{name: "time" for name in TIME_TYPES},
+    **{name: "text" for name in TEXT_TYPES},
+    "DECIMAL": "decimal",
+}
 _TEMPLATE_PART = re.compile(r"(\{[^{}]+\})")
 _DDL_COLUMN = re.compile(
     r"^\s*`(?P<name>\w+)`\s+(?P<type>[A-Z]+(?:\(\s*\d+(?:\s*,\s*\d+)?\s*\))?)"
@@ -109,6 +118,11 @@ class TableColumn:
     def base_type(self) -> str:
         """The type without its parameters (``DECIMAL`` of ``DECIMAL(18,2)``)."""
         return self.sql_type.split("(", 1)[0]
+
+    @property
+    def family(self) -> str:
+        """``integer``, ``decimal``, ``time``, ``text``, or ``other`` (TEXT and the like)."""
+        return TYPE_FAMILIES.get(self.base_type, "other")
 
     @property
     def params(self) -> tuple[int, ...]:

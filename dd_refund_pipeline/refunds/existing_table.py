@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from dd_refund_pipeline.forms.spec import INTEGER_TYPES, FormSpec, TableColumn, TargetColumn
+from dd_refund_pipeline.forms.spec import FormSpec, TableColumn, TargetColumn
 
 Verdict = Literal["same", "writable", "blocking"]
 
@@ -110,14 +110,14 @@ def _versus_integer(column_type: Any) -> tuple[Verdict, str]:
 def judge(column: TargetColumn, existing: Mapping[str, Any], date_only: bool) -> ColumnFinding:
     """Whether an existing column can hold what we write into it, and how."""
     wanted, column_type = column.table_column, existing["type"]
-    kind = wanted.base_type
-    if kind in ("VARCHAR", "CHAR"):
+    kind = wanted.family
+    if kind == "text":
         verdict, reason = _versus_text(wanted, column_type)
-    elif kind == "DECIMAL":
+    elif kind == "decimal":
         verdict, reason = _versus_decimal(wanted, column_type)
-    elif kind in ("DATETIME", "TIMESTAMP", "DATE"):
+    elif kind == "time":
         verdict, reason = _versus_datetime(column, column_type, date_only)
-    elif kind in INTEGER_TYPES:
+    elif kind == "integer":
         verdict, reason = _versus_integer(column_type)
     else:
         verdict, reason = "blocking", f"our type {wanted.sql_type} has no compatibility rule"
@@ -171,12 +171,12 @@ def fitted_column(column: TargetColumn, existing: Mapping[str, Any] | None) -> T
     column_type, wanted = existing["type"], column.table_column
     sql_type = wanted.sql_type
     held = _decimal(column_type)
-    if wanted.base_type == "DECIMAL" and held is not None:
+    if wanted.family == "decimal" and held is not None:
         sql_type = f"DECIMAL({held[0]},{held[1]})"
     length = _string_length(column_type) if isinstance(column_type, sa.String) else None
-    if wanted.base_type in ("VARCHAR", "CHAR") and length is not None and wanted.params:
+    if wanted.family == "text" and length is not None and wanted.params:
         sql_type = f"{wanted.base_type}({min(length, wanted.params[0])})"
-    if wanted.base_type in ("DATETIME", "TIMESTAMP") and isinstance(column_type, sa.Date):
+    if wanted.base_type != "DATE" and wanted.family == "time" and isinstance(column_type, sa.Date):
         sql_type = "DATE"
     if sql_type == wanted.sql_type:
         return column

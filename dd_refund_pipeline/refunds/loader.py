@@ -180,7 +180,7 @@ def fit_to_table(engine: Engine, spec: FormSpec) -> FormSpec:
 def _check_places(clean: pd.DataFrame, spec: FormSpec) -> None:
     """Refuse amounts with more places than their column: MySQL would round them silently."""
     for column in spec.target.columns:
-        if column.table_column.base_type != "DECIMAL" or column.name not in clean:
+        if column.table_column.family != "decimal" or column.name not in clean:
             continue
         scale = column.table_column.params[1]
         places = [

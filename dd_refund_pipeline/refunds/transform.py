@@ -24,7 +24,6 @@ from dd_refund_pipeline.dingtalk.instance_set import copy_rank
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ, local_days
 from dd_refund_pipeline.forms.spec import (
     INSTANCE_PREFIX,
-    INTEGER_TYPES,
     FormSpec,
     SpecError,
     TargetColumn,
@@ -370,20 +369,20 @@ class _Builder:
     def cast(self, column: TargetColumn, values: pd.Series) -> pd.Series:
         table_column, label = column.table_column, self._label(column)
         field_name = self._source_field(column.refs[0]) if column.refs else column.name
-        kind = table_column.base_type
-        if kind == "DECIMAL":
+        kind = table_column.family
+        if kind == "decimal":
             return _exact_decimal(
                 values, column, label, field_name, self.problems, positive=column.format == "amount"
             )
-        if kind in ("DATETIME", "TIMESTAMP", "DATE"):
+        if kind == "time":
             stamps = pd.to_datetime(values, errors="coerce")
             # A date format has already said why a value is missing or impossible.
             formatted = bool(column.refs) and self.spec.format_for(column.refs[0]) is not None
             if not table_column.nullable and not formatted:
                 self.problems.add(stamps.isna(), field_name, f"{label} is missing", values)
             # A DATE column (an adopted table, a date-only mapping) holds the day itself.
-            return stamps.dt.normalize() if kind == "DATE" else stamps
-        if kind in INTEGER_TYPES:
+            return stamps.dt.normalize() if table_column.base_type == "DATE" else stamps
+        if kind == "integer":
             numbers = pd.to_numeric(values, errors="coerce")
             if column.is_constant and numbers.isna().any():
                 raise SpecError(
@@ -400,7 +399,7 @@ class _Builder:
         texts = _as_text(values)
         if not table_column.nullable:
             self.problems.add(_missing(texts), field_name, f"{label} is missing", values)
-        if kind in ("VARCHAR", "CHAR") and table_column.params:
+        if kind == "text" and table_column.params:
             limit = table_column.params[0]
             lengths = texts.str.len()
             self.problems.add(
