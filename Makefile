@@ -25,9 +25,10 @@ EMULATOR_PORT ?= 8787
 dev: $(STAMP)
 	$(BIN)/python -m dd_refund_pipeline.demo dev --port $(PORT) --emulator-port $(EMULATOR_PORT)
 
-## Create (or verify) hc_dd_fktk, its rejects table and its sync state in DD_REFUND_DATABASE_URL.
+## Create (or verify) a form's table, its rejects table and its sync state in
+## DD_REFUND_DATABASE_URL (hc_dd_fktk; another form: make schema ARGS="--form fybx_expense").
 schema: $(STAMP)
-	$(BIN)/python -m dd_refund_pipeline.refunds.create_tables
+	$(BIN)/python -m dd_refund_pipeline.refunds.create_tables $(ARGS)
 
 ## Take over an existing hc_dd_fktk in DD_REFUND_DATABASE_URL: a read-only plan; carry it out
 ## with `make adopt ARGS=--apply`.

@@ -43,8 +43,7 @@ def _arrow_type(column: TableColumn) -> pa.DataType:
 def clean_schema(spec: FormSpec) -> pa.Schema:
     """The Parquet schema of cleaned rows: the table's types plus lineage."""
     fields = [
-        pa.field(column.name, _arrow_type(column.table_column))
-        for column in spec.target.columns
+        pa.field(column.name, _arrow_type(column.table_column)) for column in spec.target.columns
     ]
     fields += [
         pa.field("partition_date", pa.string()),

@@ -127,8 +127,12 @@ def pipeline_env(
     return env
 
 
-def materialize_command(days: str) -> list[str]:
-    """``dagster asset materialize`` of every asset over ``days`` (``A...B``), as a user runs it."""
+def materialize_command(days: str, select: str = "*") -> list[str]:
+    """``dagster asset materialize`` over ``days`` (``A...B``), as a user runs it.
+
+    ``select`` is Dagster's selection: every asset of every form by default; the refund form
+    alone is ``yida_refund_instances*`` (its raw asset and everything downstream).
+    """
     return [
         str(Path(sys.executable).parent / "dagster"),
         "asset",
@@ -136,7 +140,7 @@ def materialize_command(days: str) -> list[str]:
         "-m",
         "dd_refund_pipeline.definitions",
         "--select",
-        "*",
+        select,
         "--partition-range",
         days,
     ]

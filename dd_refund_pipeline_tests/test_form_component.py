@@ -28,19 +28,21 @@ from dd_refund_pipeline_tests.ground_truth import (
     table,
 )
 
+# The checks of a form's table with the refund form's columns (the expense form has them too).
+TABLE_CHECKS = {
+    "extend_process_instance_id_unique",
+    "window_complete",
+    "sales_count_positive",
+    "order_no_new_shaped",
+    "datetime_new_in_range",
+    "no_rejected_records",
+    "no_forms_gone_upstream",
+}
 # The refund form's public names: what users have materialized, bookmarked and alert on.
 REFUND_ASSET_CHECKS = {
     "yida_refund_instances": {"api_quota_headroom"},
     "refund_payments": {"process_instance_id_unique"},
-    "hc_dd_fktk": {
-        "extend_process_instance_id_unique",
-        "window_complete",
-        "sales_count_positive",
-        "order_no_new_shaped",
-        "datetime_new_in_range",
-        "no_rejected_records",
-        "no_forms_gone_upstream",
-    },
+    "hc_dd_fktk": TABLE_CHECKS,
 }
 EXPENSE_FORM_UUID = "FORM-5Q7LK2C1B8W3MXE9T4PD6YHA0RZNU1GF3JVS"
 DAYS = ("2026-11-01", "2026-11-10")
@@ -91,15 +93,7 @@ def test_the_second_form_is_its_own_group_job_schedule_and_sensors(location):
     checks = _checks_by_asset(location)
     assert checks["yida_expense_instances"] == {"api_quota_headroom"}
     assert checks["expense_claims"] == {"process_instance_id_unique"}
-    assert checks["hc_dd_fybx"] == {
-        "extend_process_instance_id_unique",
-        "window_complete",
-        "sales_count_positive",
-        "order_no_new_shaped",
-        "datetime_new_in_range",
-        "no_rejected_records",
-        "no_forms_gone_upstream",
-    }
+    assert checks["hc_dd_fybx"] == TABLE_CHECKS
     graph = location.resolve_asset_graph()
     groups = {
         key.to_user_string(): graph.get(key).group_name
@@ -273,6 +267,10 @@ def test_a_spec_for_another_apps_token_is_refused(tmp_path):
         freshness_sensor="f",
     )
     with pytest.raises(ValueError, match=r"OTHER_APP_TOKEN.*YIDA_SYSTEM_TOKEN"):
+        component.form_defs(tmp_path)
+    component.form = "fybx_expense"
+    component.freshness_deadline = "9am"
+    with pytest.raises(ValueError, match=r"defs.yaml: freshness_deadline '9am'"):
         component.form_defs(tmp_path)
 
 

@@ -7,7 +7,8 @@ schedule and sensors never change by accident. A typo in the spec stops the code
 load, naming the spec's file and the field.
 """
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import dagster as dg
@@ -86,17 +87,14 @@ class YidaFormSync(dg.Component, dg.Resolvable):
 
     def form_defs(self, folder: Path) -> FormDefs:
         """The spec and this component's names, as the builders take them."""
-        return FormDefs(
-            spec=self.spec(folder),
-            group=self.group,
-            instances_asset=self.instances_asset,
-            rows_asset=self.rows_asset,
-            job=self.job,
-            schedule=self.schedule,
-            late_changes_sensor=self.late_changes_sensor,
-            freshness_sensor=self.freshness_sensor,
-            freshness_deadline=self.freshness_deadline,
-        )
+        deadline = re.fullmatch(r"([01]\d|2[0-3]):([0-5]\d)", self.freshness_deadline)
+        if deadline is None:
+            raise SpecError(
+                f"{folder / 'defs.yaml'}: freshness_deadline '{self.freshness_deadline}' is not "
+                "a China time of day as HH:MM"
+            )
+        names = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "form"}
+        return FormDefs(spec=self.spec(folder), **names)
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         """The form's definitions (see ``build_form_defs``)."""
