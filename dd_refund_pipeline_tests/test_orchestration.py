@@ -57,7 +57,7 @@ ASSETS = ["yida_refund_instances", "refund_payments", "hc_dd_fktk"]
 
 @pytest.fixture(scope="module")
 def emulator() -> Iterator[EmulatorServer]:
-    config = EmulatorConfig(instances=3000, seed=7, malformed_rate=0.02)
+    config = EmulatorConfig(instances=3000, seed=7, malformed_rate=0.02, other_form_instances=500)
     with EmulatorServer(config, as_of=AS_OF) as server:
         yield server
 
