@@ -12,16 +12,16 @@ import sys
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dagster as dg
 import sqlalchemy as sa
 
-from dd_refund_pipeline.components.form_sync import build_form_defs, project_forms
-from dd_refund_pipeline.defs.resources import resources
 from dd_refund_pipeline.dingtalk.emulator.generator import EmulatedInstance
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 
 def day_bounds_ms(start_day: str, end_day: str) -> tuple[float, float]:
@@ -180,6 +180,13 @@ def validate_definitions(env: dict[str, str]) -> subprocess.CompletedProcess[str
 def form_defs(folder: str = "fktk_refund") -> dg.Definitions:
     """One form's definitions, built by its component from its ``defs.yaml`` (as the code
     location builds them), without loading the whole code location."""
+    # Imported here: the benchmark's core variant imports this module and must not pay for
+    # Dagster (its peak memory is measured).
+    import dagster as dg
+
+    from dd_refund_pipeline.components.form_sync import build_form_defs, project_forms
+    from dd_refund_pipeline.defs.resources import resources
+
     [form] = [form for form in project_forms() if form.spec.name == folder]
     return dg.Definitions.merge(build_form_defs(form), resources())
 
