@@ -1,1 +1,1 @@
-"""Approved DingTalk Yida refund forms into the finance table ``hc_dd_fktk``."""
+"""Approved DingTalk Yida forms into the finance tables (``hc_dd_fktk``, ``hc_dd_fybx``)."""

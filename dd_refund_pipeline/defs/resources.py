@@ -92,7 +92,7 @@ class YidaResource(dg.ConfigurableResource):
 
 
 class RefundDatabase(dg.ConfigurableResource):
-    """The finance database holding ``hc_dd_fktk`` (a SQLAlchemy URL, required).
+    """The finance database holding every form's table (a SQLAlchemy URL, required).
 
     ``gone_upstream`` says what happens to rows of forms Yida stopped returning: ``flag`` keeps
     them and a check names them; ``delete`` removes them in the load's transaction.
