@@ -1,21 +1,20 @@
 """What one synced form is called in Dagster: its spec, and the names of what is built from it."""
 
-from __future__ import annotations
+# No ``from __future__ import annotations`` here: dg.Resolvable reads the attributes' types.
 
 from dataclasses import dataclass
 
 from dd_refund_pipeline.forms.spec import FormSpec
 
 
-@dataclass(frozen=True)
-class FormDefs:
-    """One form's spec and the names of its assets, job, schedule and sensors.
+@dataclass(kw_only=True)
+class FormNames:
+    """The names of what is built for one form: its assets, job, schedule and sensors.
 
-    The names are public: users bookmark the assets and search runs by job, so each form's
+    They are public: users bookmark the assets and search runs by job, so each form's
     ``defs.yaml`` spells them out rather than deriving them.
     """
 
-    spec: FormSpec
     group: str
     instances_asset: str
     rows_asset: str
@@ -23,7 +22,15 @@ class FormDefs:
     schedule: str
     late_changes_sensor: str
     freshness_sensor: str
+    # China time (HH:MM) by which yesterday's forms must be in the table.
     freshness_deadline: str = "09:00"
+
+
+@dataclass(kw_only=True)
+class FormDefs(FormNames):
+    """One form's spec and the names of what is built from it (what the builders take)."""
+
+    spec: FormSpec
 
     @property
     def table_asset(self) -> str:

@@ -7,6 +7,8 @@ schedule and sensors never change by accident. A typo in the spec stops the code
 load, naming the spec's file and the field.
 """
 
+# No ``from __future__ import annotations`` here: dg.Resolvable reads the attributes' types.
+
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -14,7 +16,7 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
-from dd_refund_pipeline.components.form_defs import FormDefs
+from dd_refund_pipeline.components.form_defs import FormDefs, FormNames
 from dd_refund_pipeline.components.freshness_sensor import build_freshness_sensor
 from dd_refund_pipeline.components.instances_asset import build_instances_asset
 from dd_refund_pipeline.components.late_changes_sensor import build_late_changes_sensor
@@ -43,8 +45,8 @@ def build_form_defs(form: FormDefs) -> dg.Definitions:
     )
 
 
-@dataclass
-class YidaFormSync(dg.Component, dg.Resolvable):
+@dataclass(kw_only=True)
+class YidaFormSync(FormNames, dg.Component, dg.Resolvable):
     """One Yida form synced into its finance table: a form spec and the names Dagster shows.
 
     Attributes:
@@ -61,14 +63,6 @@ class YidaFormSync(dg.Component, dg.Resolvable):
     """
 
     form: str
-    group: str
-    instances_asset: str
-    rows_asset: str
-    job: str
-    schedule: str
-    late_changes_sensor: str
-    freshness_sensor: str
-    freshness_deadline: str = "09:00"
 
     def spec(self, folder: Path) -> FormSpec:
         """The validated form spec this component syncs; ``folder`` holds its ``defs.yaml``."""
@@ -93,7 +87,7 @@ class YidaFormSync(dg.Component, dg.Resolvable):
                 f"{folder / 'defs.yaml'}: freshness_deadline '{self.freshness_deadline}' is not "
                 "a China time of day as HH:MM"
             )
-        names = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "form"}
+        names = {f.name: getattr(self, f.name) for f in fields(FormNames)}
         return FormDefs(spec=self.spec(folder), **names)
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
