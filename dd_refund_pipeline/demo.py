@@ -82,10 +82,10 @@ def start_emulator(port: int = 0) -> EmulatorServer | None:
         DINGTALK_ROBOT_ACCESS_TOKEN=config.robot_access_token,
         DINGTALK_ROBOT_SECRET=config.robot_secret or "",
     )
-    print(
-        f"Yida emulator on {server.base_url} with {len(server.state.store.instances)} demo "
-        f"forms (seed {DEMO_SEED})"
+    served = ", ".join(
+        f"{len(store.instances)} {store.spec.name}" for store in server.state.stores.values()
     )
+    print(f"Yida emulator on {server.base_url} with demo forms: {served} (seed {DEMO_SEED})")
     return server
 
 

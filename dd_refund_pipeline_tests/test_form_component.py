@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import httpx
 import pytest
 import sqlalchemy as sa
 import yaml
@@ -166,6 +167,8 @@ def test_both_forms_materialize_exactly_in_one_instance(
     make_emulator, mysql_url, mysql_engine, tmp_path, monkeypatch
 ):
     server = make_emulator(instances=600, other_form_instances=500, seed=21)
+    served = httpx.get(f"{server.base_url}/_emulator/state", timeout=5).json()["forms"]
+    assert served[EXPENSE_FORM_UUID] == {"spec": "fybx_expense", "instances": 500}
     for name, value in pipeline_env(server, mysql_url, tmp_path / "storage").items():
         monkeypatch.setenv(name, value)
     location = dg.load_from_defs_folder(project_root=ROOT)

@@ -358,19 +358,24 @@ async def robot_send(request: Request) -> Response:
 
 
 async def admin_state(request: Request) -> Response:
-    """``GET /_admin/state``: what the emulator saw (calls, faults, forms)."""
+    """``GET /_emulator/state``: what the emulator saw (calls, faults, forms)."""
     state = _state(request)
     return JSONResponse(
         {
             "config": state.config.public(),
             "stats": state.stats.as_dict(),
             "instances": len(state.store.instances),
+            # Every form the emulator serves: its spec and how many instances it holds.
+            "forms": {
+                uuid: {"spec": store.spec.name, "instances": len(store.instances)}
+                for uuid, store in state.stores.items()
+            },
         }
     )
 
 
 async def admin_config(request: Request) -> Response:
-    """``POST /_admin/config``: change the fault knobs while it runs."""
+    """``POST /_emulator/config``: change the fault knobs while it runs."""
     state = _state(request)
     try:
         state.update(await request.json())
@@ -380,7 +385,7 @@ async def admin_config(request: Request) -> Response:
 
 
 async def admin_robot(request: Request) -> Response:
-    """``GET /_admin/robot``: the robot messages received and rejected."""
+    """``GET /_emulator/robot``: the robot messages received and rejected."""
     inbox = _state(request).robot
     with inbox.lock:
         return JSONResponse({"messages": inbox.messages, "rejected": inbox.rejected})
