@@ -14,7 +14,7 @@ import sqlalchemy as sa
 import yaml
 from dagster.components.testing import create_defs_folder_sandbox
 
-from dd_refund_pipeline.components.form_sync import YidaFormSync, project_forms
+from dd_refund_pipeline.components.form_sync import YidaFormSync
 from dd_refund_pipeline.defs.partitions import range_tags
 from dd_refund_pipeline.dingtalk.emulator.generator import EmulatedInstance
 from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
@@ -109,12 +109,6 @@ def test_the_second_form_is_its_own_group_job_schedule_and_sensors(location):
     # Both forms' scans share the API's one pool (the QPS limit is the app's, not the form's).
     for name in ("yida_refund_instances", "yida_expense_instances"):
         assert location.resolve_assets_def(name).op.pool == "yida_api"
-
-
-def test_each_form_has_its_own_look_back():
-    forms = {form.spec.name: form for form in project_forms()}
-    assert forms["fktk_refund"].spec.filters.lookback_days == 25
-    assert forms["fybx_expense"].spec.filters.lookback_days == 35
 
 
 def _expense_matches(instance: EmulatedInstance) -> bool:

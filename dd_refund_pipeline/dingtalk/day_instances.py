@@ -75,24 +75,30 @@ class SpoolDays:
 
     def __init__(self, found: InstanceSet, rows_by_day: Mapping[str, np.ndarray]) -> None:
         self._found = found
-        self._rows = {day: rows.tolist() for day, rows in rows_by_day.items()}
+        # Row numbers stay arrays until a day is asked for: no Python object per form.
+        self._rows = dict(rows_by_day)
         self.days = sorted(self._rows)
+
+    def _of(self, day: str) -> list[int]:
+        rows = self._rows.get(day)
+        return [] if rows is None else rows.tolist()
 
     def count(self, day: str) -> int:
         """How many instances ``day`` holds (from the index)."""
-        return len(self._rows.get(day, []))
+        rows = self._rows.get(day)
+        return 0 if rows is None else len(rows)
 
     def instances(self, day: str) -> list[dict[str, Any]]:
         """The instances of ``day``, decoded from the spool."""
-        return self._found.read(self._rows.get(day, []))
+        return self._found.read(self._of(day))
 
     def lines(self, day: str) -> list[bytes]:
         """The spool's lines of ``day``, as the scan wrote them."""
-        return self._found.read_lines(self._rows.get(day, []))
+        return self._found.read_lines(self._of(day))
 
     def keys(self, day: str) -> list[str]:
         """The record keys of ``day``, from the index (nothing decoded)."""
-        return self._found.keys_of(self._rows.get(day, []))
+        return self._found.keys_of(self._of(day))
 
 
 def split_by_day(found: InstanceSet, days: Sequence[str], zone: ZoneInfo) -> tuple[SpoolDays, int]:

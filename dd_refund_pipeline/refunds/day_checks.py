@@ -88,8 +88,7 @@ def validity(spec: FormSpec, stored: pd.DataFrame, now: datetime) -> list[Verdic
     verdicts = []
     for rule in spec.target.rules:
         extra = {"pattern": rule.column.pattern} if rule.kind == "pattern" else {}
-        broken = _violations(rule, stored, now) if len(stored) else pd.Series(dtype=bool)
-        offenders = stored[broken.astype(bool)] if len(stored) else stored
+        offenders = stored[_violations(rule, stored, now).astype(bool)] if len(stored) else stored
         verdicts.append(_offenders(rule.check_name, offenders, WARN, checked=len(stored), **extra))
     return verdicts
 

@@ -415,22 +415,24 @@ class _Upsert:
         self.unchanged += existing - changed
 
 
-def _record_rejects(
-    conn: Connection,
-    spec: FormSpec,
-    rejects: pd.DataFrame,
-    run_id: str,
-    dialect: str,
-    batch_size: int,
-) -> int:
-    if rejects.empty:
-        return 0
-    frame = rejects.drop_duplicates(["record_key", "field"]).assign(run_id=run_id)[REJECT_FIELDS]
-    statement = _DriverStatement(conn, FormTables.of(spec).sql(f"upsert_rejects.{dialect}.sql"))
-    columns = _bindable(frame, dialect)
-    for start in range(0, len(frame), batch_size):
-        statement.executemany(conn, columns, start, min(start + batch_size, len(frame)))
-    return len(frame)
+class _Rejects:
+    """The quarantine side of one load: rejected records upserted with their reasons."""
+
+    def __init__(self, conn: Connection, tables: FormTables, dialect: str, run_id: str) -> None:
+        self.conn, self.dialect, self.run_id = conn, dialect, run_id
+        self.statement = _DriverStatement(conn, tables.sql(f"upsert_rejects.{dialect}.sql"))
+
+    def record(self, rejects: pd.DataFrame, batch_size: int) -> int:
+        """Upsert ``rejects`` (one row per record and field); how many rows were written."""
+        if rejects.empty:
+            return 0
+        keep = ["record_key", "field"]
+        frame = rejects.drop_duplicates(keep).assign(run_id=self.run_id)[REJECT_FIELDS]
+        columns = _bindable(frame, self.dialect)
+        for start in range(0, len(frame), batch_size):
+            end = min(start + batch_size, len(frame))
+            self.statement.executemany(self.conn, columns, start, end)
+        return len(frame)
 
 
 def load_refund_batches(
@@ -457,13 +459,14 @@ def load_refund_batches(
     try:
         with engine.begin() as conn:
             upsert = _Upsert(conn, spec, dialect, batch_size, run_id)
+            quarantine = _Rejects(conn, upsert.tables, dialect, run_id)
             for clean, rejects in batches:
                 upsert.add(clean)
-                recorded += _record_rejects(conn, spec, rejects, run_id, dialect, batch_size)
+                recorded += quarantine.record(rejects, batch_size)
             upsert.flush()
             gone = GoneReport()
             if scope is not None:
-                gone = reconcile_gone(conn, FormTables.of(spec), scope, run_id, dialect)
+                gone = reconcile_gone(conn, upsert.tables, scope, run_id, dialect)
     except OperationalError as exc:
         raise _connect_error(engine, exc) from None
     counts = (upsert.inserted, upsert.updated, upsert.unchanged)
