@@ -4,7 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run dev test bench lint check format emulator schema adopt
+# The form the table commands act on, and the form a new one is shaped like.
+FORM ?= fktk_refund
+LIKE ?= fktk_refund
+
+.PHONY: install run dev test bench lint check format emulator schema adopt add-form form-table test-fast
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,29 +30,46 @@ dev: $(STAMP)
 	$(BIN)/python -m dd_refund_pipeline.demo dev --port $(PORT) --emulator-port $(EMULATOR_PORT)
 
 ## Create (or verify) a form's table, its rejects table and its sync state in
-## DD_REFUND_DATABASE_URL (hc_dd_fktk; another form: make schema ARGS="--form fybx_expense").
+## DD_REFUND_DATABASE_URL (hc_dd_fktk; another form: make schema FORM=fybx_expense).
 schema: $(STAMP)
-	$(BIN)/python -m dd_refund_pipeline.refunds.create_tables $(ARGS)
+	$(BIN)/python -m dd_refund_pipeline.load.create_tables --form $(FORM) $(ARGS)
 
 ## Take over an existing hc_dd_fktk in DD_REFUND_DATABASE_URL: a read-only plan; carry it out
 ## with `make adopt ARGS=--apply`.
 adopt: $(STAMP)
-	$(BIN)/python -m dd_refund_pipeline.refunds.adopt $(ARGS)
+	$(BIN)/python -m dd_refund_pipeline.load.adopt --form $(FORM) $(ARGS)
+
+## A new form's files from what Yida says it is (spec, table DDL, defs.yaml), then what is left
+## to decide: make add-form FORM_UUID=FORM-… NAME=<lower_case> [TABLE=hc_dd_…]. Without
+## FORM_UUID: the app's process forms. Needs the app's credentials (README, "Configuration").
+add-form: $(STAMP)
+	$(BIN)/python -m dd_refund_pipeline.forms.scaffold new --like $(LIKE) $(if $(FORM_UUID),--form-uuid $(FORM_UUID)) $(if $(NAME),--name $(NAME)) $(if $(TABLE),--table $(TABLE)) $(ARGS)
+
+## The new form's table DDL again, from its edited spec: make form-table NAME=<name>.
+form-table: $(STAMP)
+	$(BIN)/python -m dd_refund_pipeline.forms.scaffold table --name $(NAME)
 
 ## The whole test suite (needs MariaDB on 127.0.0.1:3306 and PostgreSQL on 127.0.0.1:5432).
 test: $(STAMP)
 	$(BIN)/pytest -q
+
+## The fast tier, about a minute: spec, transform, day files, the client against the emulator,
+## on SQLite (no MariaDB, no Dagster processes, no fault drills).
+test-fast: $(STAMP)
+	DD_REFUND_PROPERTY_SCALE=0.2 $(BIN)/pytest -q -m "not whole_suite"
 
 ## Benchmarks (need MariaDB on 127.0.0.1:3306).
 bench: $(STAMP)
 	$(BIN)/python bench/sync_bench.py
 	$(BIN)/python bench/load_bench.py
 
-## ruff (style and docstrings), mypy (types) and `dg check defs`.
+## ruff (style and docstrings), mypy (types), the import contracts (lint-imports) and
+## `dg check defs`.
 lint: $(STAMP) check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## The code location loads (dg check defs), with nothing configured.
 check: $(STAMP)

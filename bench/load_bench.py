@@ -3,7 +3,7 @@
 For N cleaned rows on MariaDB, fresh load and re-upsert (every second row changed), side by side
 in one run, each method on its own fresh database:
 
-1. ``ours``: ``load_refunds`` (multi-row ``INSERT … ON DUPLICATE KEY UPDATE`` batches, one
+1. ``ours``: ``load_rows`` (multi-row ``INSERT … ON DUPLICATE KEY UPDATE`` batches, one
    transaction, with inserted/updated/unchanged counts);
 2. ``per_row``: one ``INSERT … ON DUPLICATE KEY UPDATE`` statement per row in one transaction,
    the way a platform that sends one request per record writes (timed on a sample, see --per-row);
@@ -32,14 +32,14 @@ import pandas as pd
 import pymysql
 import sqlalchemy as sa
 
-from dd_refund_pipeline.dingtalk.emulator.generator import generate_instances
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline.emulator.generator import generate_instances
 from dd_refund_pipeline.forms.spec import load_form_spec
-from dd_refund_pipeline.refunds.loader import ensure_schema, load_refunds, make_engine
-from dd_refund_pipeline.refunds.transform import transform_instances
+from dd_refund_pipeline.load.loader import ensure_schema, load_rows, make_engine
 from dd_refund_pipeline.sqlfiles import read_sql
+from dd_refund_pipeline.transform.instances import transform_instances
 
-SPEC = load_form_spec()
+SPEC = load_form_spec("fktk_refund")
 COLUMNS = SPEC.target.column_names
 SERVER = "mysql+pymysql://root@127.0.0.1:3306"
 
@@ -71,7 +71,7 @@ def changed_copy(clean: pd.DataFrame) -> pd.DataFrame:
 
 def run_ours(url: str, frame: pd.DataFrame) -> None:
     engine = make_engine(url)
-    load_refunds(engine, SPEC, frame, frame.iloc[0:0], run_id="bench")
+    load_rows(engine, SPEC, frame, frame.iloc[0:0], run_id="bench")
     engine.dispose()
 
 

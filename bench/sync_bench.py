@@ -6,7 +6,7 @@ its own (so peak RSS is its own) against a fresh database:
 
 - ``ours``: the functions the assets call: ``scan_instances`` (concurrent pages under the rate
   limit, payloads spooled) → ``split_by_day`` → ``transform_batches`` (whole days at a time)
-  streamed into ``load_refund_batches`` (one transaction);
+  streamed into ``load_batches`` (one transaction);
 - ``dagster``: the path users take: ``dagster asset materialize -m dd_refund_pipeline.definitions
   --select 'yida_refund_instances*' --partition-range A...B`` (the refund form's three assets)
   for the same 25 days, as its own process tree, with a
@@ -51,30 +51,31 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from dd_refund_pipeline.days.day_instances import split_by_day  # noqa: E402
+from dd_refund_pipeline.days.raw_instances import RawInstances  # noqa: E402
 from dd_refund_pipeline.dingtalk.client import YidaClient  # noqa: E402
-from dd_refund_pipeline.dingtalk.day_instances import split_by_day  # noqa: E402
-from dd_refund_pipeline.dingtalk.emulator.generator import generate_instances  # noqa: E402
-from dd_refund_pipeline.dingtalk.emulator.state import (  # noqa: E402
+from dd_refund_pipeline.dingtalk.query import ClientSettings, YidaCredentials  # noqa: E402
+from dd_refund_pipeline.dingtalk.scan import scan_instances  # noqa: E402
+from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ, parse_gmt  # noqa: E402
+from dd_refund_pipeline.emulator.generator import generate_instances  # noqa: E402
+from dd_refund_pipeline.emulator.state import (  # noqa: E402
     DEMO_APP_KEY,
     DEMO_APP_SECRET,
     DEMO_SYSTEM_TOKEN,
 )
-from dd_refund_pipeline.dingtalk.query import ClientSettings, YidaCredentials  # noqa: E402
-from dd_refund_pipeline.dingtalk.scan import scan_instances  # noqa: E402
-from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ, parse_gmt  # noqa: E402
+from dd_refund_pipeline.forms.query import yida_query  # noqa: E402
 from dd_refund_pipeline.forms.spec import load_form_spec  # noqa: E402
-from dd_refund_pipeline.readahead import read_ahead  # noqa: E402
-from dd_refund_pipeline.refunds.loader import (  # noqa: E402
+from dd_refund_pipeline.load.loader import (  # noqa: E402
     ensure_schema,
-    load_refund_batches,
+    load_batches,
     make_engine,
 )
-from dd_refund_pipeline.refunds.source import yida_query  # noqa: E402
-from dd_refund_pipeline.refunds.window import RawInstances, transform_batches  # noqa: E402
+from dd_refund_pipeline.readahead import read_ahead  # noqa: E402
 from dd_refund_pipeline.sqlfiles import read_sql  # noqa: E402
+from dd_refund_pipeline.transform.window import transform_batches  # noqa: E402
 from dd_refund_pipeline_tests.ground_truth import materialize_command  # noqa: E402
 
-SPEC = load_form_spec()
+SPEC = load_form_spec("fktk_refund")
 QPS = 20
 DAYS = 25
 SEED = 11
@@ -148,7 +149,7 @@ def run_ours(base: str, db: str) -> dict[str, float]:
     # thread), into the upsert.
     transform: list[float] = []
     batches = read_ahead(timed_batches(raw, transform))
-    outcome = load_refund_batches(engine, SPEC, batches, run_id="bench")
+    outcome = load_batches(engine, SPEC, batches, run_id="bench")
     engine.dispose()
     done = time.perf_counter()
     return {
@@ -423,7 +424,7 @@ def start_emulator(forms: int) -> subprocess.Popen[str]:
         [
             sys.executable,
             "-m",
-            "dd_refund_pipeline.dingtalk.emulator",
+            "dd_refund_pipeline.emulator",
             "--port",
             str(PORT),
             "--instances",

@@ -21,17 +21,19 @@ import subprocess
 import sys
 import warnings
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from dd_refund_pipeline.alerts import days_listed
-from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
-from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
-from dd_refund_pipeline.refunds.loader import safe_url
+from dd_refund_pipeline.emulator.server import EmulatorServer
+from dd_refund_pipeline.emulator.state import EmulatorConfig
+from dd_refund_pipeline.lib.alerts import days_listed
+from dd_refund_pipeline.load.loader import safe_url
 from dd_refund_pipeline.settings import (
     DATABASE_URL_ENV,
+    EXAMPLE_FORMS_ENV,
+    PARTITIONS_START_ENV,
     PROJECT_ROOT,
     dagster_home,
     database_url,
@@ -40,10 +42,19 @@ from dd_refund_pipeline.settings import (
 
 DEMO_INSTANCES = 3000
 DEMO_SEED = 7
-# A few damaged forms, so that the quarantine and its check have something to show.
-DEMO_MALFORMED_RATE = 0.01
+# The days the demo's forms are filed over, up to its world's moment.
+DEMO_DAYS = 60
+# ``off``: no robot in the demo, to see how an unsent alert shows.
+DEMO_ROBOT_ENV = "DD_REFUND_DEMO_ROBOT"
+# A few damaged forms, so that the quarantine and its check have something to show: about 8
+# of the 170 that match in a look-back.
+DEMO_MALFORMED_RATE = 0.05
 # The summary's days, this many to a line: a form's look-back fits a few lines.
 DAYS_PER_LINE = 5
+# Where make run keeps each run's full log, under DAGSTER_HOME.
+RUN_LOGS_FOLDER = "run_logs"
+# Dagster's own switch for its telemetry uploader (dagster._core.telemetry_upload).
+TELEMETRY_OFF_ENV = "DAGSTER_DISABLE_TELEMETRY"
 
 
 def prepare_home() -> None:
@@ -55,14 +66,39 @@ def prepare_home() -> None:
     home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
+    # The webserver and the daemon upload (and delete) whatever lies in $DAGSTER_HOME/logs to
+    # Dagster's telemetry service, whatever dagster.yaml says; only this setting stops them.
+    os.environ[TELEMETRY_OFF_ENV] = "1"
     if not os.environ.get(DATABASE_URL_ENV, "").strip():
         os.environ[DATABASE_URL_ENV] = demo_database_url()
+    # The partitions begin where the demo's forms do, not in 2024: the UI's bar shows the demo's
+    # days, not a thousand missing ones.
+    os.environ.setdefault(PARTITIONS_START_ENV, demo_partitions_start().isoformat())
+    # The demo shows the worked example (费用报销单 → hc_dd_fybx) beside the refund form.
+    os.environ.setdefault(EXAMPLE_FORMS_ENV, "on")
     config = home / "dagster.yaml"
     if not config.exists():
         shutil.copy(PROJECT_ROOT / "dagster.yaml.example", config)
 
 
-def start_emulator(port: int = 0) -> EmulatorServer | None:
+def demo_world_as_of(now: datetime | None = None) -> datetime:
+    """The moment the demo's Yida stands at: the start of today (Asia/Shanghai).
+
+    The emulator makes the same forms from the same seed and moment, so every start on one day
+    serves the same forms and a second ``make run`` inserts and updates nothing. The next day it
+    stands a day further: that day's forms, and the approvals finished since, arrive; nothing
+    already there changes otherwise.
+    """
+    today = (now or datetime.now(tz=CHINA_TZ)).astimezone(CHINA_TZ).date()
+    return datetime(today.year, today.month, today.day, tzinfo=CHINA_TZ)
+
+
+def demo_partitions_start(now: datetime | None = None) -> date:
+    """The first day the demo's emulator has forms for (it makes ``DEMO_DAYS`` days of them)."""
+    return demo_world_as_of(now).date() - timedelta(days=DEMO_DAYS - 1)
+
+
+def start_emulator(port: int = 0, now: datetime | None = None) -> EmulatorServer | None:
     """The emulator with demo forms, and the settings that point the pipeline at it.
 
     Nothing starts when ``DINGTALK_BASE_URL`` is set: then the pipeline talks to that service.
@@ -70,18 +106,25 @@ def start_emulator(port: int = 0) -> EmulatorServer | None:
     if os.environ.get("DINGTALK_BASE_URL"):
         return None
     config = EmulatorConfig.from_env(
-        instances=DEMO_INSTANCES, seed=DEMO_SEED, malformed_rate=DEMO_MALFORMED_RATE
+        instances=DEMO_INSTANCES,
+        seed=DEMO_SEED,
+        malformed_rate=DEMO_MALFORMED_RATE,
+        days=DEMO_DAYS,
     )
-    server = EmulatorServer(config, port=port).start()
+    server = EmulatorServer(config, port=port, as_of=demo_world_as_of(now)).start()
     os.environ.update(
         DINGTALK_BASE_URL=server.base_url,
         DINGTALK_APP_KEY=config.app_key,
         DINGTALK_APP_SECRET=config.app_secret,
         YIDA_SYSTEM_TOKEN=config.system_token,
-        DINGTALK_ROBOT_BASE_URL=server.base_url,
-        DINGTALK_ROBOT_ACCESS_TOKEN=config.robot_access_token,
-        DINGTALK_ROBOT_SECRET=config.robot_secret or "",
     )
+    # DD_REFUND_DEMO_ROBOT=off: the demo as a deployment without a robot (alerts unsent).
+    if os.environ.get(DEMO_ROBOT_ENV, "on").strip().lower() != "off":
+        os.environ.update(
+            DINGTALK_ROBOT_BASE_URL=server.base_url,
+            DINGTALK_ROBOT_ACCESS_TOKEN=config.robot_access_token,
+            DINGTALK_ROBOT_SECRET=config.robot_secret or "",
+        )
     served = ", ".join(
         f"{len(store.instances)} {store.spec.name}" for store in server.state.stores.values()
     )
@@ -91,18 +134,19 @@ def start_emulator(port: int = 0) -> EmulatorServer | None:
 
 def run() -> int:
     """Materialize every form's look-back days once, then print a summary (the log to a file)."""
+    # First: the definitions read the demo's settings (its partitions' start) when imported.
+    prepare_home()
     import dagster as dg
 
     from dd_refund_pipeline.components.form_sync import project_forms
     from dd_refund_pipeline.components.lookback_schedule import range_run_request
     from dd_refund_pipeline.definitions import defs
-    from dd_refund_pipeline.defs.partitions import lookback_days
+    from dd_refund_pipeline.lib.partitions import lookback_days
 
     # Dagster's notices about its own API's maturity are for the project's developers, not for
     # someone running the demo.
     for category in (dg.BetaWarning, dg.PreviewWarning, dg.SupersessionWarning):
         warnings.filterwarnings("ignore", category=category)
-    prepare_home()
     server = start_emulator()
     succeeded = True
     try:
@@ -135,11 +179,14 @@ def run() -> int:
 
 
 def write_run_log(instance: object, run_id: str) -> Path:
-    """Every event of the run, a line each, in ``$DAGSTER_HOME/logs/run-<id>.log``."""
+    """Every event of the run, a line each, in ``$DAGSTER_HOME/run_logs/run-<id>.log``.
+
+    Not ``$DAGSTER_HOME/logs``: that folder is Dagster's telemetry queue.
+    """
     import dagster as dg
 
     assert isinstance(instance, dg.DagsterInstance)
-    path = dagster_home() / "logs" / f"run-{run_id[:8]}.log"
+    path = dagster_home() / RUN_LOGS_FOLDER / f"run-{run_id[:8]}.log"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as out:
         for entry in instance.all_logs(run_id):
@@ -244,17 +291,14 @@ def busy(port: int) -> bool:
 def dev(port: int, emulator_port: int) -> int:
     """``dg dev`` with the emulator behind it; Ctrl-C (or SIGTERM) stops both, children included."""
     own_emulator = not os.environ.get("DINGTALK_BASE_URL")
-    for setting, wanted in (
-        ("PORT", port),
-        ("EMULATOR_PORT", emulator_port if own_emulator else 0),
-    ):
-        if wanted and busy(wanted):
-            print(
-                f"make dev: port {wanted} is already in use (another make dev or emulator?); "
-                f"choose another: make dev {setting}={wanted + 1}",
-                file=sys.stderr,
-            )
-            return 2
+    wanted = [port, emulator_port] if own_emulator else [port]
+    taken = [p for p in wanted if busy(p)]
+    if taken:
+        print(
+            f"make dev: {_free_ports_hint(taken, port, emulator_port, own_emulator)}",
+            file=sys.stderr,
+        )
+        return 2
     prepare_home()
     server = start_emulator(port=emulator_port if own_emulator else 0)
     os.environ.setdefault("DAGSTER_WEBSERVER_URL", f"http://127.0.0.1:{port}")
@@ -273,6 +317,26 @@ def dev(port: int, emulator_port: int) -> int:
         _stop_group(process)
         if server is not None:
             server.stop()
+
+
+def _free_ports_hint(taken: list[int], port: int, emulator_port: int, own_emulator: bool) -> str:
+    """Which ports are busy, and a command whose ports are all free (both, when both are ours)."""
+    ports = " and ".join(str(p) for p in taken)
+    verb = "is" if len(taken) == 1 else "are"
+    web = _next_free(port, set())
+    command = f"make dev PORT={web}"
+    if own_emulator:
+        command += f" EMULATOR_PORT={_next_free(emulator_port, {web})}"
+    return (
+        f"port {ports} {verb} already in use (another make dev or emulator?); "
+        f"these are free: {command}"
+    )
+
+
+def _next_free(port: int, reserved: set[int]) -> int:
+    while busy(port) or port in reserved:
+        port += 1
+    return port
 
 
 def _interrupt(_signum: int, _frame: object) -> None:

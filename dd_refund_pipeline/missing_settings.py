@@ -12,6 +12,8 @@ import re
 import sys
 from types import TracebackType
 
+from dd_refund_pipeline.settings import BadSettingError
+
 _MISSING = re.compile(r'environment variable "(\w+)" which is not set')
 _HELP = (
     "  For the demo emulator: make emulator, then export DINGTALK_BASE_URL=http://127.0.0.1:8787 "
@@ -32,7 +34,24 @@ def missing_settings(error: BaseException) -> list[str]:
     return sorted(set(_MISSING.findall(text)))
 
 
+def bad_setting(error: BaseException) -> str | None:
+    """The message of a ``BadSettingError`` behind ``error``, or None.
+
+    Dagster wraps what a code location raises while it loads; the cause chain keeps it.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, BadSettingError):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def _hook(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
+    bad = bad_setting(error)
+    if bad is not None:
+        print(f"dd_refund_pipeline: a setting is wrong: {bad}", file=sys.stderr)
+        return
     names = missing_settings(error) if kind.__name__ == "DagsterInvalidConfigError" else []
     if not names:
         _previous(kind, error, trace)

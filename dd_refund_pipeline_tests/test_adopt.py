@@ -19,13 +19,13 @@ import pytest
 import sqlalchemy as sa
 
 from dd_refund_pipeline.definitions import defs
-from dd_refund_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
-from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
-from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
+from dd_refund_pipeline.emulator.server import EmulatorServer
+from dd_refund_pipeline.emulator.state import EmulatorConfig
 from dd_refund_pipeline.forms.spec import load_form_spec
-from dd_refund_pipeline.refunds import adopt
-from dd_refund_pipeline.refunds.existing_table import fitted_column
-from dd_refund_pipeline.refunds.loader import SchemaMismatchError, ensure_schema
+from dd_refund_pipeline.lib.partitions import RANGE_END_TAG, RANGE_START_TAG
+from dd_refund_pipeline.load import adopt
+from dd_refund_pipeline.load.existing_table import fitted_column
+from dd_refund_pipeline.load.loader import SchemaMismatchError, ensure_schema
 from dd_refund_pipeline_tests.conftest import AS_OF
 from dd_refund_pipeline_tests.ground_truth import expected_rows, pipeline_env, table
 
@@ -137,7 +137,14 @@ def _backup(engine: sa.Engine) -> list[dict[str, Any]]:
 def test_the_plan_names_what_it_found_and_changes_nothing(legacy, capsys):
     engine = legacy["engine"]
     before = _snapshot(engine)
-    code = adopt.main(["--database-url", engine.url.render_as_string(hide_password=False)])
+    code = adopt.main(
+        [
+            "--form",
+            "fktk_refund",
+            "--database-url",
+            engine.url.render_as_string(hide_password=False),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 1  # not ready
     assert _snapshot(engine) == before
@@ -178,7 +185,17 @@ def test_apply_survives_an_interruption_then_a_real_run_keeps_the_table_exact(
     plan = adopt.apply(engine, SPEC, batch_ids=3)
     assert plan.ready and plan.has_unique_key and not plan.duplicates.ids
     assert adopt.apply(engine, SPEC).ready  # a rerun of a finished adoption changes nothing
-    assert adopt.main(["--database-url", engine.url.render_as_string(hide_password=False)]) == 0
+    assert (
+        adopt.main(
+            [
+                "--form",
+                "fktk_refund",
+                "--database-url",
+                engine.url.render_as_string(hide_password=False),
+            ]
+        )
+        == 0
+    )
 
     current, backup = legacy["current"], _backup(engine)
     # Every removed copy is in the backup once, with its reason; the newest copy stayed.
@@ -263,9 +280,9 @@ def test_what_cannot_be_written_into_is_named_and_apply_refuses(
     with mysql_engine.begin() as conn:
         conn.execute(sa.text(f"CREATE TABLE hc_dd_fktk ({ddl})"))
     url = mysql_engine.url.render_as_string(hide_password=False)
-    assert adopt.main(["--database-url", url]) == 1
+    assert adopt.main(["--form", "fktk_refund", "--database-url", url]) == 1
     assert reason in capsys.readouterr().out
-    assert adopt.main(["--database-url", url, "--apply"]) == 3
+    assert adopt.main(["--form", "fktk_refund", "--database-url", url, "--apply"]) == 3
     assert reason in capsys.readouterr().err
     assert not sa.inspect(mysql_engine).has_table("hc_dd_fktk_adopt_backup")
     with pytest.raises(SchemaMismatchError, match=reason):

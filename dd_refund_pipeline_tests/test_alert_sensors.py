@@ -6,8 +6,8 @@ from datetime import datetime
 
 import dagster as dg
 
-from dd_refund_pipeline.defs.resources import DingTalkRobot
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline.lib.resources import DingTalkRobot
 from dd_refund_pipeline_tests.ground_truth import form_defs
 
 TABLE = dg.AssetKey("hc_dd_fktk")
@@ -26,20 +26,37 @@ def test_an_unconfigured_robot_is_named_in_the_sensor_tick_log(capfd):
 
     with dg.instance_for_test() as instance:
         result = dg.materialize([_failing_asset], instance=instance, raise_on_error=False)
-        context = dg.build_run_status_sensor_context(
-            sensor_name="dingtalk_on_run_failure",
-            dagster_instance=instance,
-            dagster_run=result.dagster_run,
-            dagster_event=result.get_run_failure_event(),
-            resources={"dingtalk_robot": DingTalkRobot()},
+        context = _without_robot(
+            "dingtalk_on_run_failure", instance, result, result.get_run_failure_event()
         ).for_run_failure()
         capfd.readouterr()
-        dingtalk_on_run_failure(context)
+        skipped = dingtalk_on_run_failure(context)
+    # The tick list shows a skip with its reason, not a tick like any other (reproduced before:
+    # "0 runs requested" and nothing else).
+    assert isinstance(skipped, dg.SkipReason)
+    assert "NOT SENT" in str(skipped.skip_message)
+    assert "DINGTALK_ROBOT_ACCESS_TOKEN" in str(skipped.skip_message)
     # The sensor's log, which the daemon keeps as the tick's log in the UI.
     logged = capfd.readouterr().err
     assert "DingTalk alert NOT SENT" in logged
     assert "DINGTALK_ROBOT_ACCESS_TOKEN is unset" in logged
     assert "boom: the upstream is gone" in logged  # the alert itself is kept
+
+
+def _without_robot(
+    sensor: str,
+    instance: dg.DagsterInstance,
+    result: dg.ExecuteInProcessResult,
+    event: dg.DagsterEvent,
+) -> dg.RunStatusSensorContext:
+    """``sensor``'s context for ``result``'s run, with no robot configured."""
+    return dg.build_run_status_sensor_context(
+        sensor_name=sensor,
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=event,
+        resources={"dingtalk_robot": DingTalkRobot()},
+    )
 
 
 @dg.asset
@@ -86,6 +103,69 @@ def test_a_late_day_is_alerted_once_from_the_freshness_policy(make_emulator):
             )
         )
     [message] = server.state.robot.messages
-    assert message["markdown"]["title"] == "宜搭退款未按时入库 hc_dd_fktk 2026-11-20"
+    assert message["markdown"]["title"] == "宜搭付款退款申请未按时入库 hc_dd_fktk 2026-11-20"
+    assert "dd_refund_daily_schedule" in message["markdown"]["text"]
     assert "09:00" in message["markdown"]["text"]
     assert again.skip_reason and "already reported" in again.skip_reason.skip_message
+
+
+def test_a_late_expense_table_is_named_as_the_expense_form_and_its_schedule():
+    from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
+
+    sensor = form_defs("fybx_expense").get_sensor_def("hc_dd_fybx_freshness_sensor")
+    with dg.instance_for_test() as instance:
+        instance._report_runless_asset_event(  # the daemon's own call
+            asset_event=FreshnessStateChange(
+                key=dg.AssetKey("hc_dd_fybx"),
+                previous_state=FreshnessState.PASS,
+                new_state=FreshnessState.FAIL,
+                state_change_timestamp=datetime(2026, 11, 21, 9, 1, tzinfo=CHINA_TZ).timestamp(),
+            )
+        )
+        result = sensor(
+            dg.build_sensor_context(
+                instance=instance, resources={"dingtalk_robot": DingTalkRobot()}
+            )
+        )
+    # No robot: the tick is a skip naming the unsent alert, which names the expense form.
+    assert result.skip_reason is not None
+    message = str(result.skip_reason.skip_message)
+    assert "NOT SENT" in message and "宜搭费用报销申请未按时入库 hc_dd_fybx 2026-11-20" in message
+
+
+def test_a_run_names_the_forms_it_synced():
+    from dd_refund_pipeline.defs.sensors import run_forms
+
+    with dg.instance_for_test() as instance:
+        for job, expected in (
+            ("dd_expense_sync_job", "费用报销申请"),
+            ("dd_refund_sync_job", "付款退款申请"),
+            ("dd_refund_deep_reconcile_job", "付款退款申请"),
+            ("some_other_job", "表单"),
+        ):
+            run = dg.DagsterRun(job_name=job)
+            assert run_forms(instance, run) == expected
+        both = dg.DagsterRun(
+            job_name="__ASSET_JOB",
+            asset_selection=frozenset({dg.AssetKey("hc_dd_fybx"), dg.AssetKey("hc_dd_fktk")}),
+        )
+        assert run_forms(instance, both) == "付款退款申请、费用报销申请"
+
+
+@dg.asset
+def _passing_asset() -> int:
+    return 1
+
+
+def test_without_a_robot_every_tick_of_the_failed_checks_sensor_says_so():
+    """Dagster drops a tick's skip reason when another run of the same tick returned nothing;
+    so without a robot a run with no failed checks says it too (seen on the deployed daemon)."""
+    from dd_refund_pipeline.defs.sensors import dingtalk_on_failed_checks
+
+    with dg.instance_for_test() as instance:
+        result = dg.materialize([_passing_asset], instance=instance)
+        context = _without_robot(
+            "dingtalk_on_failed_checks", instance, result, result.get_run_success_event()
+        )
+        skipped = dingtalk_on_failed_checks(context)
+    assert isinstance(skipped, dg.SkipReason) and "NOT SENT" in str(skipped.skip_message)

@@ -15,13 +15,13 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from dd_refund_pipeline.api_quota import MonthCount, QuotaSettings, record_calls
+from dd_refund_pipeline.checks.check_names import API_QUOTA_HEADROOM
 from dd_refund_pipeline.components import late_changes_sensor as late_changes
 from dd_refund_pipeline.definitions import defs
-from dd_refund_pipeline.defs.check_names import API_QUOTA_HEADROOM
-from dd_refund_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
-from dd_refund_pipeline.refunds.loader import make_engine
+from dd_refund_pipeline.lib.partitions import RANGE_END_TAG, RANGE_START_TAG
+from dd_refund_pipeline.load.api_quota import MonthCount, QuotaSettings, record_calls
+from dd_refund_pipeline.load.loader import make_engine
 from dd_refund_pipeline_tests.conftest import AS_OF
 from dd_refund_pipeline_tests.ground_truth import pipeline_env
 
@@ -107,12 +107,12 @@ def test_runs_and_sensor_ticks_share_one_count_and_the_check_warns_past_our_shar
     # A sensor tick's call counts too.
     world["mp"].setattr(late_changes, "now", lambda: AS_OF)
     sensor = defs().resolve_sensor_def("dd_refund_late_changes")
-    sensor.evaluate_tick(
-        dg.build_sensor_context(
-            instance=world["instance"],
-            resources={k: defs().resources[k] for k in ("yida", "refund_database")},
-        )
-    )
+    # A context manager, as Dagster's daemon opens it: the database resource is torn down after.
+    with dg.build_sensor_context(
+        instance=world["instance"],
+        resources={k: defs().resources[k] for k in ("yida", "refund_database")},
+    ) as context:
+        sensor.evaluate_tick(context)
     after_tick = world["server"].state.stats.calls["instances"]
     assert after_tick > calls
 

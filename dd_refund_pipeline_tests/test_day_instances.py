@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from dd_refund_pipeline.dingtalk.day_instances import split_by_day
+from dd_refund_pipeline.days.day_instances import split_by_day
+from dd_refund_pipeline.days.partition_files import PartitionFileStore, StoredDays
+from dd_refund_pipeline.days.raw_instances import RawInstances
 from dd_refund_pipeline.dingtalk.instance_set import InstanceSet
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
-from dd_refund_pipeline.partition_files import PartitionFileStore, StoredDays
-from dd_refund_pipeline.refunds.window import RawInstances
 from dd_refund_pipeline_tests.test_transform import instance
 
 DAYS = ["2026-11-01", "2026-11-02", "2026-11-03"]
@@ -30,11 +30,24 @@ def test_split_by_day_reads_each_day_from_the_spool_and_keeps_the_undated():
     )
     spool, outside = split_by_day(found, DAYS, CHINA_TZ)
     raw = RawInstances(spool)
-    assert outside == 1
+    assert [i["processInstanceId"] for i in outside] == ["c"]
     assert raw.counts() == {"2026-11-01": 1, "2026-11-02": 1, "2026-11-03": 1}
     assert [i["processInstanceId"] for i in raw.day("2026-11-03")] == ["d"]
     assert raw.day("2026-12-01") == []
     assert raw.ids() == ({"a", "b", "d"}, 0)
+
+
+def test_a_creation_time_with_no_table_day_is_undated_not_outside():
+    """9999-12-31T23:59Z is China day 10000-01-01: no partition could hold it, so the transform
+    rejects it under the window's last day instead of it being quarantined under no day."""
+    found = InstanceSet()
+    found.add([form("far", "9999-12-31T23:59Z"), form("early", "0999-12-30T00:00Z")])
+    spool, outside = split_by_day(found, DAYS, CHINA_TZ)
+    assert outside == []
+    assert {i["processInstanceId"] for i in RawInstances(spool).day("2026-11-03")} == {
+        "far",
+        "early",
+    }
 
 
 def test_day_files_keep_the_spooled_lines_and_read_back_every_character(tmp_path):

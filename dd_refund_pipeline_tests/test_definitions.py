@@ -53,3 +53,99 @@ def test_dg_check_defs_passes_without_secrets(tmp_path, monkeypatch):
     assert completed.returncode == 0, output
     assert "All definitions loaded successfully" in output
     assert "does not match the virtual environment" not in output
+
+
+def test_each_form_s_assets_carry_its_owners_from_the_component():
+    from dd_refund_pipeline_tests.ground_truth import form_defs
+
+    for folder, assets in (
+        ("fktk_refund", ("yida_refund_instances", "refund_payments", "hc_dd_fktk")),
+        ("fybx_expense", ("yida_expense_instances", "expense_claims", "hc_dd_fybx")),
+    ):
+        graph = form_defs(folder).resolve_asset_graph()
+        for asset in assets:
+            assert graph.get(dg.AssetKey(asset)).owners == ["team:finance-data"], asset
+
+
+def test_the_table_s_kind_is_the_database_it_is_in(tmp_path):
+    """Reproduced before: the badge said MySQL while the demo wrote SQLite. (Each in a fresh
+    process, as a code location loads.)"""
+    show = (
+        "import dagster as dg; from dd_refund_pipeline.definitions import defs; "
+        "print(sorted(defs().resolve_asset_graph().get(dg.AssetKey('hc_dd_fktk')).kinds))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DD_REFUND_DATABASE_URL"}
+    for url, kind in (
+        (f"sqlite:///{tmp_path / 'demo.db'}", "sqlite"),
+        ("mysql+pymysql://u:p@db:3306/finance", "mysql"),
+        (None, "mysql"),
+    ):
+        run_env = {**env, "DAGSTER_HOME": str(tmp_path)}
+        if url:
+            run_env["DD_REFUND_DATABASE_URL"] = url
+        shown = subprocess.run(
+            [sys.executable, "-c", show], env=run_env, capture_output=True, text=True, check=True
+        ).stdout
+        assert shown.strip().splitlines()[-1] == f"['{kind}']", (url, shown)
+
+
+def _plain_dg_list(tmp_path: Path, **extra: str) -> dict:
+    """``dg list defs --json`` as a plain environment runs it: no pipeline setting set."""
+    import json
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DINGTALK_", "DD_", "YIDA_"))}
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "dg"), "list", "defs", "--json"],
+        cwd=ROOT,
+        env={
+            **env,
+            "DAGSTER_HOME": str(tmp_path),
+            "VIRTUAL_ENV": str(Path(sys.executable).parents[1]),
+            **extra,
+        },
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    return json.loads(completed.stdout)
+
+
+def test_a_plain_code_location_holds_the_refund_form_only(tmp_path):
+    """The worked example's identifiers are made up: deployed, its schedule would fail every
+    night (reproduced: it was in the production code location). On only when asked for."""
+    plain = _plain_dg_list(tmp_path)
+    assert {a["asset_key"] for a in plain["assets"]} == {
+        "yida_refund_instances",
+        "refund_payments",
+        "hc_dd_fktk",
+    }
+    assert {s["name"] for s in plain["schedules"]} == {
+        "dd_refund_daily_schedule",
+        "dd_refund_deep_reconcile_schedule",
+    }
+    with_example = _plain_dg_list(tmp_path, DD_REFUND_EXAMPLE_FORMS="on")
+    assert {"hc_dd_fybx", "expense_claims"} <= {a["asset_key"] for a in with_example["assets"]}
+
+
+def test_a_spec_with_the_example_s_identifiers_is_refused_outside_the_demo(monkeypatch, tmp_path):
+    import pytest
+    import yaml
+
+    from dd_refund_pipeline.components.form_sync import YidaFormSync
+    from dd_refund_pipeline.forms.spec import FORMS_DIR, SpecError
+
+    attributes = yaml.safe_load(
+        (ROOT / "dd_refund_pipeline/examples/fybx_expense/defs.yaml").read_text(encoding="utf-8")
+    )["attributes"]
+    monkeypatch.setenv("DD_REFUND_EXAMPLE_FORMS", "off")
+    with pytest.raises(SpecError, match=r"made-up identifiers.*DD_REFUND_EXAMPLE_FORMS=on"):
+        YidaFormSync(**attributes).form_defs(tmp_path)
+    # Copied without the flag but with the example's formUuid: refused too.
+    copied = tmp_path / "copied.yaml"
+    text = (FORMS_DIR / "fybx_expense.yaml").read_text(encoding="utf-8")
+    copied.write_text(text.replace("example: true\n", ""), encoding="utf-8")
+    with pytest.raises(SpecError, match="FORM-5Q7LK2C1"):
+        YidaFormSync(**{**attributes, "form": str(copied)}).form_defs(tmp_path)
+    monkeypatch.setenv("DD_REFUND_EXAMPLE_FORMS", "on")
+    assert YidaFormSync(**attributes).form_defs(tmp_path).table_asset == "hc_dd_fybx"

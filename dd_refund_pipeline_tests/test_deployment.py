@@ -29,13 +29,14 @@ import httpx
 import psycopg2
 import pytest
 import sqlalchemy as sa
+import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
-from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
-from dd_refund_pipeline.refunds.loader import make_engine
+from dd_refund_pipeline.emulator.server import EmulatorServer
+from dd_refund_pipeline.emulator.state import EmulatorConfig
+from dd_refund_pipeline.load.loader import make_engine
 from dd_refund_pipeline_tests.conftest import AS_OF, _fresh
 from dd_refund_pipeline_tests.ground_truth import (
     ROOT,
@@ -179,6 +180,11 @@ def topology(tmp_path, scratch_postgres, mysql_url) -> Iterator[dict[str, Any]]:
         code_port, web_port = free_port(), free_port()
         env = {
             **without_pipeline_settings(),
+            # What the image and the chart set for every Dagster process (the telemetry switch);
+            # the paths below are this machine's.
+            **image_environment(),
+            **helm_environment("dagsterDaemon"),
+            **helm_environment("dagsterWebserver"),
             **pipeline_env(emulator, mysql_url, tmp_path / "storage"),
             "DAGSTER_HOME": str(home),
             "DAGSTER_PG_HOST": POSTGRES["host"],
@@ -352,6 +358,9 @@ def test_a_backfill_through_the_webserver_runs_once_under_the_daemon(topology):
         services,
         120,
     )
+    # And on the tick list itself: a skip whose reason says so, not a tick like any other.
+    reasons = [tick["skipReason"] or "" for tick in ticks("dingtalk_on_failed_checks")]
+    assert any("alert NOT SENT" in reason for reason in reasons), reasons
 
 
 def test_the_image_lock_pins_what_pyproject_asks_for():
@@ -371,3 +380,29 @@ def test_the_image_lock_pins_what_pyproject_asks_for():
             f"lock has {name}=={pinned[name]}, not {requirement}"
         )
     assert all("--hash=sha256:" in block for block in lock.split("==")[1:])
+
+
+def image_environment() -> dict[str, str]:
+    """The ``ENV`` of deploy/Dockerfile, as the code server and run pods get it."""
+    text = (DEPLOY / "Dockerfile").read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    block = re.search(r"^ENV (.*?)(?:\n(?!\s)|\Z)", "\n".join(lines), re.MULTILINE | re.DOTALL)
+    assert block is not None
+    pairs = block.group(1).replace("\\\n", " ").split()
+    return dict(pair.split("=", 1) for pair in pairs)
+
+
+def helm_environment(service: str) -> dict[str, str]:
+    """The ``env`` the Helm values give one of Dagster's own services (which run its image)."""
+    values = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text(encoding="utf-8"))
+    return {str(k): str(v) for k, v in (values[service].get("env") or {}).items()}
+
+
+def test_the_telemetry_uploader_is_off_in_every_process_the_deployment_starts():
+    """The uploader posts and deletes $DAGSTER_HOME/logs unless DAGSTER_DISABLE_TELEMETRY is set
+    (dagster.yaml's ``telemetry: enabled: false`` does not stop it): the image (code server, run
+    pods) and Dagster's own webserver and daemon must all set it."""
+    assert image_environment()["DAGSTER_DISABLE_TELEMETRY"] == "1"
+    assert image_environment()["DAGSTER_HOME"] == "/opt/dagster/dagster_home"
+    for service in ("dagsterWebserver", "dagsterDaemon"):
+        assert helm_environment(service).get("DAGSTER_DISABLE_TELEMETRY") == "1", service

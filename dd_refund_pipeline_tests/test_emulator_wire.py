@@ -195,3 +195,84 @@ def test_robot_signature_matches_the_documented_example():
     # The worked example in the contract notes (secret SECexample…, timestamp 1700100000000).
     sign = robot_signature("1700100000000", "SECexample0123456789abcdef")
     assert quote_plus(sign) == "tKmlVUowdmFYXdTgpn%2F9FKUQ4Nh7sLOFV1szQhFc154%3D"
+
+
+def _sdk_token(server) -> str:
+    config = server.state.config
+    oauth = oauth_client.Client(sdk_config(server.base_url))
+    request = oauth_models.GetAccessTokenRequest(
+        app_key=config.app_key, app_secret=config.app_secret
+    )
+    return oauth.get_access_token(request).body.access_token
+
+
+def test_official_sdk_lists_the_app_s_forms_and_a_form_s_fields(shared_emulator):
+    """GetFormListInApp and GetFieldDefByUuid, read by the SDK's own models."""
+    config = shared_emulator.state.config
+    yida = yida_client.Client(sdk_config(shared_emulator.base_url))
+    token = _sdk_token(shared_emulator)
+    listed = yida.get_form_list_in_app_with_options(
+        yida_models.GetFormListInAppRequest(
+            app_type=config.app_type,
+            system_token=config.system_token,
+            user_id=config.user_id,
+            page_number=1,
+            page_size=10,
+            form_types="process",
+        ),
+        yida_models.GetFormListInAppHeaders(x_acs_dingtalk_access_token=token),
+        util_models.RuntimeOptions(),
+    ).body
+    forms = {form.form_uuid: form for form in listed.result.data}
+    assert listed.success and listed.result.total_count == len(shared_emulator.state.stores)
+    assert forms[config.form_uuid].title.zh_cn == "付款退款申请"
+    assert forms[config.form_uuid].form_type == "process"
+
+    fields = yida.get_field_def_by_uuid_with_options(
+        yida_models.GetFieldDefByUuidRequest(
+            app_type=config.app_type,
+            system_token=config.system_token,
+            user_id=config.user_id,
+            form_uuid=config.form_uuid,
+        ),
+        yida_models.GetFieldDefByUuidHeaders(x_acs_dingtalk_access_token=token),
+        util_models.RuntimeOptions(),
+    ).body.result
+    by_id = {field.field_id: field for field in fields}
+    amount = by_id["numberField_lgkiepjv"]
+    assert amount.component_name == "NumberField" and amount.behavior == "NORMAL"
+    assert by_id["serialNumberField_lgk9jn2s"].component_name == "SerialNumberField"
+    refund = by_id["selectField_lgkiepju"]
+    assert {o["value"] for o in refund.props["dataSource"]} >= {"是", "否"}
+    [table] = [f for f in fields if f.component_name == "TableField"]
+    assert [child["componentName"] for child in json.loads(table.children)] == [
+        "TextField",
+        "NumberField",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "code"),
+    [
+        ({"formUuid": "FORM-NOT-THERE"}, "invalidState.form.formNotExist"),
+        ({"systemToken": "wrong"}, "invalidParameter.parameter.accessKeyNotMatch"),
+        ({"userId": "someone-else"}, "failure.user.userNotExist"),
+    ],
+)
+def test_form_metadata_errors_are_yida_s(shared_emulator, change, code):
+    config = shared_emulator.state.config
+    params = {
+        "appType": config.app_type,
+        "systemToken": config.system_token,
+        "userId": config.user_id,
+        "formUuid": config.form_uuid,
+        **change,
+    }
+    headers = {"x-acs-dingtalk-access-token": _sdk_token(shared_emulator)}
+    reply = httpx.get(
+        f"{shared_emulator.base_url}/v1.0/yida/forms/formFields", params=params, headers=headers
+    )
+    assert reply.status_code == 400 and reply.json()["code"] == code
+    assert config.system_token not in reply.text
+    unauthorised = httpx.get(f"{shared_emulator.base_url}/v1.0/yida/forms", params=params)
+    assert unauthorised.json()["code"] == "InvalidAuthentication"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,16 +14,17 @@ import yaml
 from dagster.components.testing import create_defs_folder_sandbox
 
 from dd_refund_pipeline.components.form_sync import YidaFormSync
-from dd_refund_pipeline.defs.partitions import range_tags
-from dd_refund_pipeline.dingtalk.emulator.generator import EmulatedInstance
-from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
-from dd_refund_pipeline.forms.spec import FORMS_DIR
+from dd_refund_pipeline.emulator.server import EmulatorServer
+from dd_refund_pipeline.forms.spec import FORMS_DIR, load_form_spec
+from dd_refund_pipeline.lib.partitions import range_tags
 from dd_refund_pipeline_tests.ground_truth import (
     ROOT,
-    day_bounds_ms,
+    expected_form_rows,
     expected_rows,
     form_defs,
+    form_table,
+    matching,
     pipeline_env,
     table,
 )
@@ -41,7 +41,7 @@ TABLE_CHECKS = {
 }
 # The refund form's public names: what users have materialized, bookmarked and alert on.
 REFUND_ASSET_CHECKS = {
-    "yida_refund_instances": {"api_quota_headroom"},
+    "yida_refund_instances": {"api_quota_headroom", "forms_within_their_days"},
     "refund_payments": {"process_instance_id_unique"},
     "hc_dd_fktk": TABLE_CHECKS,
 }
@@ -61,8 +61,10 @@ def _checks_by_asset(defs: dg.Definitions) -> dict[str, set[str]]:
 
 @pytest.fixture(scope="module")
 def location() -> dg.Definitions:
-    """The whole code location, loaded the way ``definitions.py`` loads it."""
-    return dg.load_from_defs_folder(project_root=ROOT)
+    """The whole code location, as ``definitions.py`` builds it (the example form on)."""
+    from dd_refund_pipeline.definitions import defs
+
+    return defs()
 
 
 def test_the_refund_form_keeps_its_asset_keys_check_names_and_automation(location):
@@ -73,6 +75,9 @@ def test_the_refund_form_keeps_its_asset_keys_check_names_and_automation(locatio
     schedule = location.resolve_schedule_def("dd_refund_daily_schedule")
     assert schedule.cron_schedule == "30 2 * * *"
     assert schedule.execution_timezone == "Asia/Shanghai"
+    deep = location.resolve_schedule_def("dd_refund_deep_reconcile_schedule")
+    assert (deep.cron_schedule, deep.execution_timezone) == ("0 4 * * 0", "Asia/Shanghai")
+    assert deep.job_name == "dd_refund_deep_reconcile_job"
     sensors = {sensor.name for sensor in location.sensors}
     assert {
         "dd_refund_late_changes",
@@ -92,7 +97,7 @@ def test_the_refund_form_keeps_its_asset_keys_check_names_and_automation(locatio
 
 def test_the_second_form_is_its_own_group_job_schedule_and_sensors(location):
     checks = _checks_by_asset(location)
-    assert checks["yida_expense_instances"] == {"api_quota_headroom"}
+    assert checks["yida_expense_instances"] == {"api_quota_headroom", "forms_within_their_days"}
     assert checks["expense_claims"] == {"process_instance_id_unique"}
     assert checks["hc_dd_fybx"] == TABLE_CHECKS
     graph = location.resolve_asset_graph()
@@ -111,50 +116,14 @@ def test_the_second_form_is_its_own_group_job_schedule_and_sensors(location):
         assert location.resolve_assets_def(name).op.pool == "yida_api"
 
 
-def _expense_matches(instance: EmulatedInstance) -> bool:
-    """The expense spec's filters, written out here (not through our filter code)."""
-    return (
-        not instance.deleted
-        and instance.status == "COMPLETED"
-        and instance.result == "agree"
-        and instance.index["selectField_lh8x2kq3"] == "是"
-    )
+EXPENSE = load_form_spec(FORMS_DIR / "fybx_expense.yaml")
 
 
 def expected_expense_rows(
     server: EmulatorServer, start: str, end: str
 ) -> dict[str, tuple[Any, ...]]:
     """The rows hc_dd_fybx must hold for the days, from the emulator's own data."""
-    low, high = day_bounds_ms(start, end)
-    rows = {}
-    for instance in server.state.stores[EXPENSE_FORM_UUID].instances:
-        if not (_expense_matches(instance) and low <= instance.create_ms < high):
-            continue
-        payload, data = instance.payload, instance.payload.get("data", {})
-        if instance.malformed or "numberField_lh8x2kq5" not in data:
-            continue  # damaged, or filed without an amount: rejected with a reason
-        when = datetime.fromtimestamp(data["dateField_lh8x2kq1"] / 1000, CHINA_TZ)
-        rows[payload["processInstanceId"]] = (
-            data["serialNumberField_lh8x2kq2"],
-            when.replace(tzinfo=None),
-            data["radioField_lh8x2kq4"],
-            1,
-            Decimal(str(data["numberField_lh8x2kq5"])).quantize(Decimal("0.01")),
-            payload["instanceStatus"],
-            "费用报销",
-        )
-    return rows
-
-
-def _expense_table(engine: sa.Engine) -> dict[str, tuple[Any, ...]]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "SELECT extend_processInstanceId, order_no_new, datetime_new, expense_type, "
-                "qty_count, sales_count, status, Document_Type FROM hc_dd_fybx"
-            )
-        )
-        return {row[0]: tuple(row[1:]) for row in rows}
+    return expected_form_rows(server, EXPENSE, start, end)
 
 
 def test_both_forms_materialize_exactly_in_one_instance(
@@ -162,29 +131,29 @@ def test_both_forms_materialize_exactly_in_one_instance(
 ):
     server = make_emulator(instances=600, other_form_instances=500, seed=21)
     served = httpx.get(f"{server.base_url}/_emulator/state", timeout=5).json()["forms"]
-    assert served[EXPENSE_FORM_UUID] == {"spec": "fybx_expense", "instances": 500}
+    # 500 over the emulator's days, less those of its last day not filed yet at its moment.
+    assert served[EXPENSE_FORM_UUID]["spec"] == "fybx_expense"
+    assert 480 <= served[EXPENSE_FORM_UUID]["instances"] <= 500
     for name, value in pipeline_env(server, mysql_url, tmp_path / "storage").items():
         monkeypatch.setenv(name, value)
-    location = dg.load_from_defs_folder(project_root=ROOT)
+    from dd_refund_pipeline.definitions import defs
+
+    location = defs()
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         for job in ("dd_refund_sync_job", "dd_expense_sync_job"):
             result = location.resolve_job_def(job).execute_in_process(
                 instance=instance, tags=range_tags(*DAYS)
             )
             assert result.success, job
-        refunds, expenses = table(mysql_engine), _expense_table(mysql_engine)
+        refunds, expenses = table(mysql_engine), form_table(mysql_engine, EXPENSE)
         assert refunds == expected_rows(server, *DAYS)
         assert expenses == expected_expense_rows(server, *DAYS)
         assert expenses and all(row[0].startswith("FYBX") for row in expenses.values())
         # Expense forms filed without an amount match the filter; they are rejected, visibly.
-        low, high = day_bounds_ms(*DAYS)
         amountless = {
             i.pid
-            for i in server.state.stores[EXPENSE_FORM_UUID].instances
-            if _expense_matches(i)
-            and low <= i.create_ms < high
-            and not i.malformed
-            and "numberField_lh8x2kq5" not in i.payload["data"]
+            for i in matching(server, *DAYS, EXPENSE)
+            if not i.malformed and "numberField_lh8x2kq5" not in i.payload["data"]
         }
         with mysql_engine.connect() as conn:
             rejected = conn.execute(
@@ -218,7 +187,7 @@ def _typo_spec(tmp_path: Path) -> Path:
 def test_a_spec_typo_stops_the_load_naming_the_file_and_the_field(tmp_path):
     typo = _typo_spec(tmp_path)
     attributes = yaml.safe_load(
-        (ROOT / "dd_refund_pipeline/defs/fybx_expense/defs.yaml").read_text(encoding="utf-8")
+        (ROOT / "dd_refund_pipeline/examples/fybx_expense/defs.yaml").read_text(encoding="utf-8")
     )["attributes"]
     with create_defs_folder_sandbox() as sandbox:
         folder = sandbox.defs_folder_path / "typo_form"
@@ -262,6 +231,8 @@ def test_a_spec_for_another_apps_token_is_refused(tmp_path):
         schedule="s",
         late_changes_sensor="l",
         freshness_sensor="f",
+        deep_reconcile_job="dj",
+        deep_reconcile_schedule="ds",
     )
     with pytest.raises(ValueError, match=r"OTHER_APP_TOKEN.*YIDA_SYSTEM_TOKEN"):
         component.form_defs(tmp_path)
@@ -295,3 +266,32 @@ def test_each_form_s_schedule_re_reads_its_own_look_back():
     assert range_tags("2026-10-27", "2026-11-20").items() <= refund_run.tags.items()
     assert range_tags("2026-10-17", "2026-11-20").items() <= expense_run.tags.items()
     assert expenses.job_name == "dd_expense_sync_job"
+
+
+def test_materialize_all_against_a_yida_with_only_the_refund_form_succeeds(
+    make_emulator, mysql_url, mysql_engine, tmp_path
+):
+    """The team's real app has no example form: "Materialize all" (the README's command) must
+    not fail on it (reproduced: invalidState.form.formNotExist on the example's steps)."""
+    import subprocess
+
+    from dd_refund_pipeline_tests.ground_truth import materialize_command, without_pipeline_settings
+
+    server = make_emulator(instances=600, seed=21, forms=("fktk_refund",))
+    env = {
+        **without_pipeline_settings(),
+        **pipeline_env(server, mysql_url, tmp_path / "storage"),
+        "DAGSTER_HOME": str(tmp_path),
+    }
+    env.pop("DD_REFUND_EXAMPLE_FORMS")  # a plain deployment: the refund form only
+    done = subprocess.run(
+        materialize_command(f"{DAYS[0]}...{DAYS[-1]}"),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "yida_expense_instances" not in done.stdout + done.stderr
+    assert table(mysql_engine) == expected_rows(server, DAYS[0], DAYS[-1])

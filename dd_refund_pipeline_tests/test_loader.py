@@ -14,25 +14,25 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from dd_refund_pipeline.dingtalk.emulator.generator import generate_instances
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline.emulator.generator import generate_instances
 from dd_refund_pipeline.forms.spec import load_form_spec
-from dd_refund_pipeline.refunds.loader import (
+from dd_refund_pipeline.load.loader import (
     DatabaseError,
     SchemaMismatchError,
     check_connection,
     ensure_schema,
     fit_to_table,
-    load_refund_batches,
-    load_refunds,
+    load_batches,
+    load_rows,
     make_engine,
     safe_url,
 )
-from dd_refund_pipeline.refunds.transform import transform_instances
 from dd_refund_pipeline.sqlfiles import read_sql
+from dd_refund_pipeline.transform.instances import transform_instances
 from dd_refund_pipeline_tests.test_transform import amount, fitted, instance
 
-SPEC = load_form_spec()
+SPEC = load_form_spec("fktk_refund")
 AS_OF = datetime(2026, 11, 20, 15, 0, tzinfo=CHINA_TZ)
 COLUMNS = SPEC.target.column_names
 
@@ -78,17 +78,17 @@ def generated(count: int = 600, seed: int = 5, malformed_rate: float = 0.0):
 
 def test_rows_land_exactly(engine):
     result = generated()
-    outcome = load_refunds(engine, SPEC, result.clean, result.rejects, run_id="run-1")
+    outcome = load_rows(engine, SPEC, result.clean, result.rejects, run_id="run-1")
     assert (outcome.inserted, outcome.updated, outcome.unchanged) == (len(result.clean), 0, 0)
     assert normalised(table_rows(engine)) == frame_rows(result.clean)
 
 
 def test_a_second_load_changes_nothing(engine):
     result = generated()
-    load_refunds(engine, SPEC, result.clean, result.rejects, run_id="run-1")
+    load_rows(engine, SPEC, result.clean, result.rejects, run_id="run-1")
     before = table_rows(engine)
     time.sleep(1.1)  # updated_at has one-second resolution
-    again = load_refunds(engine, SPEC, result.clean, result.rejects, run_id="run-2")
+    again = load_rows(engine, SPEC, result.clean, result.rejects, run_id="run-2")
     assert (again.inserted, again.updated, again.unchanged) == (0, 0, len(result.clean))
     assert table_rows(engine) == before  # updated_at included: nothing was rewritten
 
@@ -96,7 +96,7 @@ def test_a_second_load_changes_nothing(engine):
 def test_a_modified_instance_updates_its_row_only(engine):
     raw = [instance(processInstanceId=f"id-{n}", **amount(str(10 + n))) for n in range(5)]
     first = transform_instances(raw, SPEC)
-    load_refunds(engine, SPEC, first.clean, first.rejects, run_id="r1")
+    load_rows(engine, SPEC, first.clean, first.rejects, run_id="r1")
     before = {row["extend_processInstanceId"]: row for row in table_rows(engine)}
     time.sleep(1.1)
     raw[2] = instance(
@@ -106,7 +106,7 @@ def test_a_modified_instance_updates_its_row_only(engine):
         data_serialNumberField_lgk9jn2s="FKTK20261102099",
     )
     second = transform_instances(raw, SPEC)
-    outcome = load_refunds(engine, SPEC, second.clean, second.rejects, run_id="r2")
+    outcome = load_rows(engine, SPEC, second.clean, second.rejects, run_id="r2")
     assert (outcome.inserted, outcome.updated, outcome.unchanged) == (0, 1, 4)
     after = {row["extend_processInstanceId"]: row for row in table_rows(engine)}
     assert Decimal(str(after["id-2"]["sales_count"])) == Decimal("99.90")
@@ -120,7 +120,7 @@ def test_a_modified_instance_updates_its_row_only(engine):
 def test_rejects_are_recorded_with_reasons(engine):
     result = generated(800, seed=9, malformed_rate=0.05)
     assert len(result.rejects) > 10
-    outcome = load_refunds(engine, SPEC, result.clean, result.rejects, run_id="run-1")
+    outcome = load_rows(engine, SPEC, result.clean, result.rejects, run_id="run-1")
     assert outcome.rejects_recorded == len(result.rejects)
     recorded = table_rows_rejects(engine)
     assert {(r["record_key"], r["field"], r["reason"]) for r in recorded} == set(
@@ -133,7 +133,7 @@ def test_rejects_are_recorded_with_reasons(engine):
     )
     first_seen = {r["record_key"]: r["first_seen"] for r in recorded}
     time.sleep(1.1)
-    load_refunds(engine, SPEC, result.clean, result.rejects, run_id="run-2")
+    load_rows(engine, SPEC, result.clean, result.rejects, run_id="run-2")
     again = table_rows_rejects(engine)
     assert len(again) == len(recorded)
     assert all(r["run_id"] == "run-2" for r in again)
@@ -161,7 +161,7 @@ def table_rows_rejects(engine: sa.Engine) -> list[dict[str, Any]]:
 def test_awkward_text_is_stored_verbatim(engine, value):
     raw = instance(data_serialNumberField_lgk9jn2s=f"FK{value}", instanceStatus=value or "X")
     result = transform_instances([raw], SPEC)
-    load_refunds(engine, SPEC, result.clean, result.rejects, run_id="r")
+    load_rows(engine, SPEC, result.clean, result.rejects, run_id="r")
     [row] = table_rows(engine)
     assert row["order_no_new"] == f"FK{value}(FKTK)"
     assert row["status"] == (value or "X")
@@ -170,7 +170,7 @@ def test_awkward_text_is_stored_verbatim(engine, value):
 def test_fifty_thousand_rows_in_one_transaction(mysql_engine):
     result = generated(52_000, seed=21)
     assert len(result.clean) >= 50_000
-    outcome = load_refunds(mysql_engine, SPEC, result.clean, result.rejects, run_id="big")
+    outcome = load_rows(mysql_engine, SPEC, result.clean, result.rejects, run_id="big")
     assert outcome.inserted == len(result.clean)
     with mysql_engine.connect() as conn:
         count, total = conn.execute(
@@ -182,13 +182,13 @@ def test_fifty_thousand_rows_in_one_transaction(mysql_engine):
 
 def test_a_failure_in_the_middle_leaves_the_table_as_it_was(engine):
     result = generated(600, seed=5)
-    load_refunds(engine, SPEC, result.clean.iloc[:100], result.rejects, run_id="r1")
+    load_rows(engine, SPEC, result.clean.iloc[:100], result.rejects, run_id="r1")
     before = table_rows(engine)
     broken = result.clean.copy()
     # A value the database refuses, in the fourth batch of 100: earlier batches were already sent.
     broken.loc[broken.index[350], "status"] = None
     with counting_upserts(engine) as upserts, pytest.raises(sa.exc.IntegrityError):
-        load_refunds(engine, SPEC, broken, result.rejects, run_id="r2", batch_size=100)
+        load_rows(engine, SPEC, broken, result.rejects, run_id="r2", batch_size=100)
     assert len(upserts) == 4  # three whole batches went to the database before the bad one
     assert table_rows(engine) == before
 
@@ -213,7 +213,7 @@ def test_rows_fed_a_day_at_a_time_land_exactly(engine):
     result = generated(600, seed=5)
     days = [(day, pd.DataFrame()) for _, day in result.clean.groupby("partition_date")]
     assert len(days) > 1
-    outcome = load_refund_batches(engine, SPEC, iter(days), run_id="r1")
+    outcome = load_batches(engine, SPEC, iter(days), run_id="r1")
     assert (outcome.inserted, outcome.updated, outcome.unchanged) == (len(result.clean), 0, 0)
     assert normalised(table_rows(engine)) == frame_rows(result.clean)
 
@@ -223,7 +223,7 @@ def test_small_pieces_are_gathered_into_full_batches(engine):
     pieces = [(result.clean.iloc[n : n + 30], pd.DataFrame()) for n in range(0, 300, 30)]
     ensure_schema(engine, SPEC)
     with counting_upserts(engine) as inserts:
-        outcome = load_refund_batches(engine, SPEC, iter(pieces), run_id="r", batch_size=100)
+        outcome = load_batches(engine, SPEC, iter(pieces), run_id="r", batch_size=100)
     assert outcome.inserted == 300 and len(inserts) == 3  # not one per piece
 
 
@@ -231,7 +231,7 @@ def test_a_key_repeated_in_a_later_batch_stops_the_whole_load(engine):
     result = generated(600, seed=5)
     first, second = result.clean.iloc[:300], result.clean.iloc[299:]  # one key in both
     with pytest.raises(ValueError, match="1 duplicate extend_processInstanceId"):
-        load_refund_batches(
+        load_batches(
             engine, SPEC, iter([(first, result.rejects), (second, pd.DataFrame())]), run_id="r"
         )
     assert table_rows(engine) == []  # the first batch was rolled back with it
@@ -286,12 +286,12 @@ def test_a_url_that_does_not_parse_names_the_setting():
 
 
 def test_schema_command_creates_then_verifies(tmp_path, capsys):
-    from dd_refund_pipeline.refunds.create_tables import main
+    from dd_refund_pipeline.load.create_tables import main
 
     url = f"sqlite:///{tmp_path / 'cmd.db'}"
-    assert main(["--database-url", url]) == 0
+    assert main(["--form", "fktk_refund", "--database-url", url]) == 0
     assert "created hc_dd_fktk, hc_dd_fktk_rejects" in capsys.readouterr().out
-    assert main(["--database-url", url]) == 0
+    assert main(["--form", "fktk_refund", "--database-url", url]) == 0
     assert "nothing (tables exist and match)" in capsys.readouterr().out
 
 
@@ -303,7 +303,7 @@ def test_a_table_holding_four_places_receives_them_exactly(mysql_engine):
     assert spec.target.column("sales_count").table_column.sql_type == "DECIMAL(18,4)"
     raw = [instance(processInstanceId="half-cent", **amount("0.005"))]
     result = transform_instances(raw, spec)
-    load_refunds(mysql_engine, SPEC, result.clean, result.rejects, run_id="r")
+    load_rows(mysql_engine, SPEC, result.clean, result.rejects, run_id="r")
     [row] = table_rows(mysql_engine)
     assert row["sales_count"] == Decimal("0.0050")
 
@@ -313,5 +313,5 @@ def test_amounts_with_more_places_than_the_table_are_refused_not_rounded(engine)
     raw = [instance(processInstanceId="half-cent", **amount("0.005"))]
     result = transform_instances(raw, fitted(SPEC, "sales_count", "DECIMAL(18,4)"))
     with pytest.raises(SchemaMismatchError, match="4 decimal places"):
-        load_refunds(engine, SPEC, result.clean, result.rejects, run_id="r")
+        load_rows(engine, SPEC, result.clean, result.rejects, run_id="r")
     assert table_rows(engine) == []

@@ -24,22 +24,22 @@ import pytest
 import sqlalchemy as sa
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from dd_refund_pipeline.checks.check_names import INSTANCE_IDS_UNIQUE, NO_REJECTS, TABLE_COMPLETE
 from dd_refund_pipeline.definitions import defs
-from dd_refund_pipeline.defs.check_names import INSTANCE_IDS_UNIQUE, NO_REJECTS
-from dd_refund_pipeline.defs.partitions import (
+from dd_refund_pipeline.defs.sensors import dingtalk_on_failed_checks, dingtalk_on_run_failure
+from dd_refund_pipeline.dingtalk import payload_json
+from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline.emulator.server import EmulatorServer
+from dd_refund_pipeline.emulator.state import EmulatorConfig
+from dd_refund_pipeline.lib.partitions import (
     RANGE_END_TAG,
     RANGE_START_TAG,
     form_days,
     lookback_days,
 )
-from dd_refund_pipeline.defs.resources import DingTalkRobot
-from dd_refund_pipeline.defs.run_metadata import preview
-from dd_refund_pipeline.defs.sensors import dingtalk_on_failed_checks, dingtalk_on_run_failure
-from dd_refund_pipeline.dingtalk import payload_json
-from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
-from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
-from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
-from dd_refund_pipeline.refunds.loader import make_engine
+from dd_refund_pipeline.lib.resources import DingTalkRobot
+from dd_refund_pipeline.lib.run_metadata import MAX_SHOWN_CHARS, preview
+from dd_refund_pipeline.load.loader import make_engine
 from dd_refund_pipeline_tests.conftest import AS_OF, _fresh, quiet_scan_calls
 from dd_refund_pipeline_tests.ground_truth import (
     ROOT,
@@ -154,6 +154,144 @@ def test_a_three_day_range_loads_exactly_the_expected_rows(pipeline):
     assert {m.metadata["dagster/row_count"].value for m in materializations} == {len(expected)}
     stored = Path(pipeline["storage"], "yida_refund_instances", "2026-11-02.jsonl")
     assert all(json.loads(line)["processInstanceId"] for line in stored.read_text().splitlines())
+
+
+def test_a_run_opens_one_database_engine_and_closes_it_at_the_end(pipeline, monkeypatch):
+    """One engine (one connection pool) for the run's lifetime, not one per call of the
+    resource: the check, the quota count, the fitting of amounts and the load share it."""
+    import dd_refund_pipeline.lib.resources as resources
+
+    made: list[sa.Engine] = []
+
+    def counted(url: str) -> sa.Engine:
+        made.append(make_engine(url))
+        return made[-1]
+
+    monkeypatch.setattr(resources, "make_engine", counted)
+    assert materialize(pipeline, "2026-11-04", "2026-11-05").success
+    assert len(made) == 1
+    assert made[0].pool.checkedout() == 0  # every connection given back
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "empty_days"),
+    [
+        ("2026-01-24", "2026-01-24", 1),  # a day 300 days back: Yida returns nothing
+        ("2026-01-20", "2026-01-26", 7),  # a range wholly empty
+        ("2026-09-19", "2026-09-24", 3),  # partly empty: the form's first forms arrive on 09-22
+    ],
+)
+def test_days_without_forms_read_as_materialized_with_zero_rows(pipeline, start, end, empty_days):
+    """A holiday, a new form's first days, a year back: zero rows, every check run and passed."""
+    result = materialize(pipeline, start, end)
+    assert result.success
+    days = form_days.get_partition_keys_in_range(dg.PartitionKeyRange(start, end))
+    for asset in ASSETS:
+        assert {m.partition for m in result.asset_materializations_for_node(asset)} == set(days)
+    table_days = result.asset_materializations_for_node("hc_dd_fktk")
+    per_day = {m.partition: m.metadata["rows_of_day"].value for m in table_days}
+    assert [day for day in days if per_day[day] == 0] == days[:empty_days]
+    assert sum(per_day.values()) == len(expected_rows(pipeline["emulator"], start, end))
+    evaluations = result.get_asset_check_evaluations()
+    failed = [
+        (e.asset_key.to_user_string(), e.check_name, e.partition)
+        for e in evaluations
+        if not e.passed and e.check_name != NO_REJECTS
+    ]
+    assert not failed
+    checks = {(e.asset_key.to_user_string(), e.check_name) for e in evaluations}
+    planned = {
+        (key.asset_key.to_user_string(), key.name)
+        for key in pipeline["defs"].resolve_asset_graph().asset_check_keys
+        if key.asset_key.to_user_string() in ASSETS
+    }
+    assert checks == planned
+    assert table(pipeline["engine"]) == expected_rows(pipeline["emulator"], start, end)
+
+
+def _window_complete(result: dg.ExecuteInProcessResult, day: str) -> dg.AssetCheckEvaluation:
+    [found] = [
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == TABLE_COMPLETE and e.partition == day
+    ]
+    return found
+
+
+def test_a_stored_form_whose_new_version_is_rejected_is_named_and_cleared_by_fixing_it(
+    pipeline, monkeypatch
+):
+    """``rejected_but_stored``: the table keeps the last valid copy of a form whose edit is now
+    rejected. The check names the form as a person finds it in Yida, and correcting the form
+    there (the runbook's action) clears it on the next run of its day."""
+    day, emulator = "2026-10-15", pipeline["emulator"]
+    monkeypatch.setenv(
+        "DD_REFUND_YIDA_FORM_URL",
+        "https://corp.aliwork.com/{app_type}/processDetail?formInstId={process_instance_id}",
+    )
+    materialize(pipeline, day, day)
+    key = sorted(expected_rows(emulator, day, day))[0]
+    form = emulator.state.store.find(key)
+    date = "dateField_lgkieplu"
+    kept = {date: form.payload["data"][date]}
+    # The date cleared in an edit (the field is not required): the new version is rejected.
+    emulator.state.store.edit(form, {date: None})
+    try:
+        broken = _window_complete(materialize(pipeline, day, day), day)
+        assert not broken.passed and broken.metadata["rejected_but_stored"].value == 1
+        sample = broken.metadata["rejected_but_stored_sample"].value
+        serial = form.payload["data"]["serialNumberField_lgk9jn2s"]
+        for shown in (serial, form.payload["title"], key, date):
+            assert shown in sample, shown
+        app = emulator.state.config.app_type
+        assert f"({'https://corp.aliwork.com'}/{app}/processDetail?formInstId={key})" in sample
+        assert key in table(pipeline["engine"])  # the last valid copy, until the form is fixed
+    finally:
+        emulator.state.store.edit(form, kept)
+    fixed = _window_complete(materialize(pipeline, day, day), day)
+    assert fixed.passed
+    assert table(pipeline["engine"]) == expected_rows(emulator, day, day)
+
+
+def test_a_run_whose_checks_all_ran_never_says_they_did_not(pipeline):
+    """Reproduced before: every run logged "op 'hc_dd_fktk' did not yield or return expected
+    outputs {…6 checks}" though each check was evaluated for each day."""
+    result = materialize(pipeline, "2026-11-04", "2026-11-05")
+    assert result.success
+    logged = [entry.user_message for entry in pipeline["instance"].all_logs(result.run_id)]
+    assert not [m for m in logged if "did not yield or return expected outputs" in m]
+    evaluated = {e.check_name for e in result.get_asset_check_evaluations()}
+    assert {TABLE_COMPLETE, NO_REJECTS} <= evaluated
+
+
+def test_row_count_means_what_the_asset_holds_on_every_asset(pipeline):
+    """Reproduced before: "Row count" was the whole table on hc_dd_fktk but the last day's rows
+    on the two upstream assets. Now each asset's ``dagster/row_count`` is everything it holds
+    (all stored days; the whole table), and ``rows_of_day`` the day's share, on all three."""
+    materialize(pipeline, "2026-11-06", "2026-11-07")
+    result = materialize(pipeline, "2026-11-08", "2026-11-09")
+    engine = pipeline["engine"]
+    with engine.connect() as conn:
+        table_rows = conn.execute(sa.text("SELECT COUNT(*) FROM hc_dd_fktk")).scalar_one()
+    storage = Path(pipeline["storage"])
+    raw_held = sum(
+        len(f.read_text().splitlines()) for f in (storage / "yida_refund_instances").glob("*.jsonl")
+    )
+    clean_held = sum(
+        len(pd.read_parquet(f))
+        for f in (storage / "refund_payments").glob("*.parquet")
+        if not f.name.endswith(".rejects.parquet")
+    )
+    for asset, held in (
+        ("yida_refund_instances", raw_held),
+        ("refund_payments", clean_held),
+        ("hc_dd_fktk", table_rows),
+    ):
+        days = result.asset_materializations_for_node(asset)
+        assert {m.partition for m in days} == {"2026-11-08", "2026-11-09"}
+        assert {m.metadata["dagster/row_count"].value for m in days} == {held}, asset
+        per_day = [m.metadata["rows_of_day"].value for m in days]
+        assert sum(per_day) < held and len(set(per_day)) == 2, asset
 
 
 def test_a_rerun_changes_nothing(pipeline):
@@ -359,7 +497,14 @@ def test_rejected_samples_name_what_can_be_looked_up_in_yida(pipeline):
         payload = by_key[row["record_key"]]
         assert row["title"] == payload["title"] != ""
         data = payload.get("data") or {}  # a damaged record may have no form data at all
-        assert row["serial_number"] == str(data.get("serialNumberField_lgk9jn2s", ""))
+        serial = str(data.get("serialNumberField_lgk9jn2s", ""))
+        if len(serial) <= MAX_SHOWN_CHARS:
+            assert row["serial_number"] == serial
+        else:  # the demo's 500-character serial, cut so that the sample fits the page
+            cut = row["serial_number"]
+            assert cut.startswith(serial[: MAX_SHOWN_CHARS - 1]) and cut.endswith(
+                f"… ({len(serial)} characters)"
+            )
         assert row["originator"].startswith(payload["originator"]["name"]["nameInChinese"])
         assert row["created_at"][:10] in {row["partition_date"], ""}
 

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
+from dd_refund_pipeline.days.partition_files import PartitionFileStore
 from dd_refund_pipeline.dingtalk import payload_json
-from dd_refund_pipeline.partition_files import PartitionFileStore
 
 
 def test_a_crash_mid_write_keeps_the_previous_day_file_whole(tmp_path, monkeypatch):

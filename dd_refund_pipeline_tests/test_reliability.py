@@ -25,17 +25,17 @@ import pymysql
 import pytest
 import sqlalchemy as sa
 
-from dd_refund_pipeline.defs.io_manager import RefundFileStorage
-from dd_refund_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG, lookback_days
-from dd_refund_pipeline.defs.resources import DingTalkRobot, RefundDatabase, YidaResource
 from dd_refund_pipeline.defs.sensors import dingtalk_on_run_failure
-from dd_refund_pipeline.dingtalk.emulator.generator import generate_instances
-from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
-from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline.emulator.generator import generate_instances
+from dd_refund_pipeline.emulator.server import EmulatorServer
+from dd_refund_pipeline.emulator.state import EmulatorConfig
 from dd_refund_pipeline.forms.spec import load_form_spec
-from dd_refund_pipeline.refunds.loader import DatabaseError, load_refunds
-from dd_refund_pipeline.refunds.transform import transform_instances
+from dd_refund_pipeline.lib.file_storage import FormFileStorage
+from dd_refund_pipeline.lib.partitions import RANGE_END_TAG, RANGE_START_TAG, lookback_days
+from dd_refund_pipeline.lib.resources import DingTalkRobot, FormDatabase, YidaResource
+from dd_refund_pipeline.load.loader import DatabaseError, load_rows
+from dd_refund_pipeline.transform.instances import transform_instances
 from dd_refund_pipeline_tests.conftest import AS_OF
 from dd_refund_pipeline_tests.ground_truth import (
     expected_rows,
@@ -47,7 +47,7 @@ from dd_refund_pipeline_tests.ground_truth import (
 )
 
 ASSETS = [refund_asset(name) for name in ("yida_refund_instances", "refund_payments", "hc_dd_fktk")]
-SPEC = load_form_spec()
+SPEC = load_form_spec("fktk_refund")
 ROOT = Path(__file__).resolve().parents[1]
 TICK = datetime(2026, 11, 21, 2, 30, tzinfo=CHINA_TZ)  # the schedule's tick after AS_OF
 
@@ -62,8 +62,8 @@ def resources(server: EmulatorServer, db_url: str, storage: Path, **yida: Any) -
             system_token=config.system_token,
             **yida,
         ),
-        "refund_database": RefundDatabase(url=db_url),
-        "refund_storage": RefundFileStorage(base_url=str(storage)),
+        "refund_database": FormDatabase(url=db_url),
+        "refund_storage": FormFileStorage(base_url=str(storage)),
         "dingtalk_robot": DingTalkRobot(
             base_url=server.base_url,
             access_token=config.robot_access_token,
@@ -213,7 +213,7 @@ def _kill_first_insert(database: str, after_s: float, killed: list[int]) -> None
 def test_a_connection_killed_mid_load_keeps_no_partial_batch(mysql_engine, mysql_url):
     _, made = generate_instances(SPEC, 60_000, seed=8, as_of=AS_OF)
     result = transform_instances([m.payload for m in made], SPEC)
-    load_refunds(mysql_engine, SPEC, result.clean.iloc[:1000], result.rejects.iloc[0:0], "base")
+    load_rows(mysql_engine, SPEC, result.clean.iloc[:1000], result.rejects.iloc[0:0], "base")
     before = table(mysql_engine)
     killed: list[int] = []
     killer = threading.Thread(
@@ -221,12 +221,12 @@ def test_a_connection_killed_mid_load_keeps_no_partial_batch(mysql_engine, mysql
     )
     killer.start()
     with pytest.raises((DatabaseError, sa.exc.DBAPIError)):
-        load_refunds(mysql_engine, SPEC, result.clean, result.rejects, "killed", batch_size=1000)
+        load_rows(mysql_engine, SPEC, result.clean, result.rejects, "killed", batch_size=1000)
     killer.join()
     assert killed, "the load finished before it could be killed"
     assert table(mysql_engine) == before  # the killed transaction left nothing behind
     # The rerun (what the step retry does) converges to the exact table.
-    load_refunds(mysql_engine, SPEC, result.clean, result.rejects, "rerun")
+    load_rows(mysql_engine, SPEC, result.clean, result.rejects, "rerun")
     assert len(table(mysql_engine)) == len(result.clean)
     assert set(table(mysql_engine)) == set(result.clean["extend_processInstanceId"])
 

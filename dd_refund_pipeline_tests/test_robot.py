@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dd_refund_pipeline.defs.resources import DingTalkRobot
 from dd_refund_pipeline.dingtalk.robot import RobotSender
+from dd_refund_pipeline.lib.resources import DingTalkRobot
 
 
 def sender(server, **options) -> RobotSender:
@@ -40,3 +40,31 @@ def test_sender_never_raises_and_never_echoes_its_token():
 def test_without_a_robot_alerts_go_to_the_log_only():
     reply = DingTalkRobot().send_markdown("t", "x")
     assert not reply.ok and "DINGTALK_ROBOT_ACCESS_TOKEN" in reply.errmsg
+
+
+def test_a_message_taken_by_the_emulator_says_so(make_emulator):
+    """make dev's alerts go to the emulator's robot: the tick log must not say a group got it."""
+    from dd_refund_pipeline.lib.delivery import deliver
+
+    server = make_emulator(instances=1)
+    reply = sender(server).send_markdown("t", "x")
+    assert reply.ok and reply.emulated
+    config = server.state.config
+    robot = DingTalkRobot(
+        base_url=server.base_url, access_token=config.robot_access_token, secret=config.robot_secret
+    )
+    logged: list[str] = []
+
+    class Log:
+        def info(self, message: str) -> None:
+            logged.append(message)
+
+        warning = info
+
+    class Context:
+        log = Log()
+
+    assert deliver(Context(), robot, "宜搭付款退款申请检查未通过 1 项 d", "text") is None  # type: ignore[arg-type]
+    [line] = logged
+    assert "Yida emulator's robot" in line and "not to a DingTalk group" in line
+    assert f"{server.base_url}/_emulator/robot" in line

@@ -21,10 +21,10 @@ from dagster._core.remote_representation.external_data import RepositorySnap
 from dagster._serdes import serialize_value
 
 from dd_refund_pipeline.definitions import defs
-from dd_refund_pipeline.defs.partitions import RANGE_END_TAG, RANGE_START_TAG
 from dd_refund_pipeline.defs.sensors import dingtalk_on_failed_checks, dingtalk_on_run_failure
-from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
-from dd_refund_pipeline.dingtalk.emulator.state import EmulatorConfig
+from dd_refund_pipeline.emulator.server import EmulatorServer
+from dd_refund_pipeline.emulator.state import EmulatorConfig
+from dd_refund_pipeline.lib.partitions import RANGE_END_TAG, RANGE_START_TAG
 from dd_refund_pipeline_tests.conftest import AS_OF
 from dd_refund_pipeline_tests.ground_truth import pipeline_env
 
@@ -154,7 +154,7 @@ def test_no_secret_appears_anywhere(sentinel_database, tmp_path, monkeypatch, ca
 
 
 def _robot_from_env():
-    from dd_refund_pipeline.defs.resources import DingTalkRobot
+    from dd_refund_pipeline.lib.resources import DingTalkRobot
 
     # The same EnvVar wiring as the definitions, resolved the way a sensor resolves it.
     return DingTalkRobot(

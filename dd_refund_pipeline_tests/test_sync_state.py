@@ -6,7 +6,9 @@ a run) so that each carries its version and modification time.
 
 from __future__ import annotations
 
+import itertools
 import threading
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -14,13 +16,13 @@ import pytest
 import sqlalchemy as sa
 
 from dd_refund_pipeline.forms.spec import load_form_spec
-from dd_refund_pipeline.refunds.loader import load_refund_batches, load_refunds
-from dd_refund_pipeline.refunds.sync_state import SyncScope, check_gone_policy
-from dd_refund_pipeline.refunds.transform import transform_instances
+from dd_refund_pipeline.load.loader import load_batches, load_rows
+from dd_refund_pipeline.load.sync_state import SyncScope, check_gone_policy
 from dd_refund_pipeline.sqlfiles import read_sql
+from dd_refund_pipeline.transform.instances import transform_instances
 from dd_refund_pipeline_tests.test_transform import amount, instance
 
-SPEC = load_form_spec()
+SPEC = load_form_spec("fktk_refund")
 DAY = "2026-11-02"  # createTimeGMT 2026-11-01T16:30Z is 2026-11-02 00:30 in China
 
 
@@ -46,7 +48,7 @@ def sync_rows(engine: sa.Engine) -> dict[str, dict[str, Any]]:
 
 
 def load(engine: sa.Engine, result: Any, run: str, scope: SyncScope | None = None) -> Any:
-    return load_refunds(engine, SPEC, result.clean, result.rejects, run_id=run, scope=scope)
+    return load_rows(engine, SPEC, result.clean, result.rejects, run_id=run, scope=scope)
 
 
 # -- version guard -----------------------------------------------------------------------------
@@ -92,7 +94,7 @@ def test_loads_that_finish_in_reverse_order_keep_the_newer_copy(mysql_engine):
         yield older.clean, older.rejects
 
     def run_a() -> None:
-        outcome["a"] = load_refund_batches(mysql_engine, SPEC, held_back(), run_id="A")
+        outcome["a"] = load_batches(mysql_engine, SPEC, held_back(), run_id="A")
 
     load(mysql_engine, forms(("a", 2, "50")), "earlier")
     thread = threading.Thread(target=run_a)
@@ -108,8 +110,22 @@ def test_loads_that_finish_in_reverse_order_keep_the_newer_copy(mysql_engine):
 # -- gone upstream -----------------------------------------------------------------------------
 
 
-def scope(returned: set[str], policy: str = "flag", days: tuple[str, ...] = (DAY,)) -> SyncScope:
-    return SyncScope(list(days), returned, policy)
+# Each scan of these tests begins a minute after the one before, as sequential runs' scans do.
+_SCANS = (datetime(2026, 11, 20, 2, 30) + timedelta(minutes=n) for n in itertools.count())
+
+
+def next_scan() -> datetime:
+    """The start of the next scan of these tests."""
+    return next(_SCANS)
+
+
+def scope(
+    returned: set[str],
+    policy: str = "flag",
+    days: tuple[str, ...] = (DAY,),
+    scanned_at: datetime | None = None,
+) -> SyncScope:
+    return SyncScope(list(days), returned, policy, scanned_at or next_scan())
 
 
 def test_flag_keeps_the_row_and_names_it_until_it_comes_back(engine):
@@ -172,6 +188,70 @@ def test_nothing_is_marked_gone_without_a_complete_scan_or_outside_the_days(engi
 def test_rows_written_before_any_sync_are_reported_once_never_deleted(engine):
     """Adoption: a table filled by the 轻易云 scheme, no sync state yet."""
     legacy = forms(("a", 1, "1"), ("b", 1, "2"), ("c", 1, "3"))
+    _insert_legacy(engine, legacy)
+    day = str(legacy.clean["datetime_new"].iloc[0].date())
+    first = load(engine, forms(("a", 1, "1")), "adopting", scope({"a", "b"}, "delete", (day,)))
+    assert first.gone.adopted == 1  # c: in the table, not returned; b: returned (rejected or not)
+    assert list(first.gone.rows["process_instance_id"]) == ["c"]
+    assert set(amounts(engine)) == {"a", "b", "c"}  # never deleted on that evidence
+    again = load(engine, forms(("a", 1, "1")), "next", scope({"a", "b"}, "delete", (day,)))
+    assert again.gone.adopted == 0
+
+
+def test_a_load_whose_scan_began_earlier_never_counts_a_later_scans_form_gone(engine):
+    """Run A scanned, then run B scanned and loaded a form created in between; A loads last."""
+    a_scan, b_scan = next_scan(), next_scan()
+    load(
+        engine,
+        forms(("a", 1, "1"), ("new", 1, "2")),
+        "B",
+        scope({"a", "new"}, "delete", scanned_at=b_scan),
+    )
+    late = load(engine, forms(("a", 1, "1")), "A", scope({"a"}, "delete", scanned_at=a_scan))
+    assert late.gone.newly_gone == 0 and late.gone.removed == 0
+    assert set(amounts(engine)) == {"a", "new"}
+    assert sync_rows(engine)["new"]["gone_since"] is None
+
+
+def test_a_late_load_never_writes_back_a_form_a_later_scan_found_gone(engine):
+    """A scanned while b existed; B scanned after b was deleted and removed its row; A loads."""
+    load(engine, forms(("a", 1, "1"), ("b", 1, "2")), "r0", scope({"a", "b"}, "delete"))
+    a_scan, b_scan = next_scan(), next_scan()
+    load(engine, forms(("a", 1, "1")), "B", scope({"a"}, "delete", scanned_at=b_scan))
+    assert set(amounts(engine)) == {"a"}
+    late = load(
+        engine,
+        forms(("a", 1, "1"), ("b", 1, "2")),
+        "A",
+        scope({"a", "b"}, "delete", scanned_at=a_scan),
+    )
+    assert late.stale_skipped == 1 and late.gone.came_back == 0
+    assert set(amounts(engine)) == {"a"}
+    assert sync_rows(engine)["b"]["gone_since"] is not None
+    # A scan that began after B's sees it again: it is back.
+    load(engine, forms(("a", 1, "1"), ("b", 1, "2")), "C", scope({"a", "b"}, "delete"))
+    assert set(amounts(engine)) == {"a", "b"}
+
+
+def test_an_adopted_row_is_ours_once_yida_returns_it_and_goes_when_it_goes(engine):
+    """A row found at adoption under its form date's day, created (per Yida) on another day."""
+    legacy = forms(("a", 1, "1"), ("c", 1, "3"))
+    _insert_legacy(engine, legacy)
+    form_day = str(legacy.clean["datetime_new"].iloc[0].date())
+    adopting = load(engine, forms(("a", 1, "1")), "adopting", scope({"a"}, "delete", (form_day,)))
+    assert adopting.gone.adopted == 1 and sync_rows(engine)["c"]["adopted"] == 1
+    # Yida returns c for its creation day: it is an ordinary tracked form from now on.
+    load(engine, forms(("a", 1, "1"), ("c", 1, "3")), "r1", scope({"a", "c"}, "delete"))
+    assert sync_rows(engine)["c"]["adopted"] == 0
+    assert str(sync_rows(engine)["c"]["partition_date"])[:10] == DAY
+    # Deleted in Yida later: removed under delete and named by the run that saw it go.
+    gone = load(engine, forms(("a", 1, "1")), "r2", scope({"a"}, "delete"))
+    assert gone.gone.removed == 1 and "c" not in amounts(engine)
+    assert list(gone.gone.rows["process_instance_id"]) == ["c"]
+
+
+def _insert_legacy(engine: sa.Engine, legacy: Any) -> None:
+    """Rows in hc_dd_fktk as the 轻易云 scheme left them: no sync state."""
     with engine.begin() as conn:
         for statement in _ddl(engine):
             conn.execute(sa.text(statement))
@@ -187,13 +267,6 @@ def test_rows_written_before_any_sync_are_reported_once_never_deleted(engine):
             ),
             rows,
         )
-    day = str(legacy.clean["datetime_new"].iloc[0].date())
-    first = load(engine, forms(("a", 1, "1")), "adopting", scope({"a", "b"}, "delete", (day,)))
-    assert first.gone.adopted == 1  # c: in the table, not returned; b: returned (rejected or not)
-    assert list(first.gone.rows["process_instance_id"]) == ["c"]
-    assert set(amounts(engine)) == {"a", "b", "c"}  # never deleted on that evidence
-    again = load(engine, forms(("a", 1, "1")), "next", scope({"a", "b"}, "delete", (day,)))
-    assert again.gone.adopted == 0
 
 
 def _ddl(engine: sa.Engine) -> list[str]:
@@ -229,3 +302,25 @@ def test_a_copy_without_a_modification_time_counts_as_the_oldest_of_its_version(
     assert load(engine, undated, "r3").stale_skipped == 1
     assert load(engine, forms(("a", 4, "5")), "r4").updated == 1
     assert amounts(engine) == {"a": Decimal("5.00")}
+
+
+def test_a_legacy_row_whose_id_no_key_column_holds_does_not_stop_the_load(engine):
+    """An adopted table whose key column took ids longer than the sync state's 64 characters."""
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            for statement in _ddl(engine):
+                conn.execute(sa.text(statement))
+            conn.execute(
+                sa.text(
+                    "ALTER TABLE hc_dd_fktk MODIFY extend_processInstanceId VARCHAR(255) NOT NULL"
+                )
+            )
+    legacy = forms(("a", 1, "1"), ("b", 1, "2"))
+    legacy.clean.loc[1, "extend_processInstanceId"] = "x" * 100  # what the 轻易云 table held
+    _insert_legacy(engine, legacy)
+    day = str(legacy.clean["datetime_new"].iloc[0].date())
+    outcome = load(engine, forms(("a", 1, "1")), "adopting", scope({"a"}, "delete", (day,)))
+    # No form can have that key (the key rule): never tracked nor deleted, counted each run.
+    assert (outcome.gone.adopted, outcome.gone.unkeyed) == (0, 1)
+    assert outcome.as_dict()["rows_without_a_usable_key"] == 1
+    assert set(amounts(engine)) == {"a", "x" * 100}

@@ -12,12 +12,12 @@ import pandas as pd
 import pytest
 
 from dd_refund_pipeline.dingtalk import payload_json
-from dd_refund_pipeline.dingtalk.emulator.generator import MALFORMED_KINDS, generate_instances
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline.emulator.generator import MALFORMED_KINDS, generate_instances
 from dd_refund_pipeline.forms.spec import FormSpec, load_form_spec
-from dd_refund_pipeline.refunds.transform import LINEAGE_COLUMNS, transform_instances
+from dd_refund_pipeline.transform.instances import LINEAGE_COLUMNS, transform_instances
 
-SPEC = load_form_spec()
+SPEC = load_form_spec("fktk_refund")
 AS_OF = datetime(2026, 11, 20, 15, 0, tzinfo=CHINA_TZ)
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from dd_refund_pipeline.dingtalk.day_instances import InMemoryDays
+from dd_refund_pipeline.days.day_instances import InMemoryDays
+from dd_refund_pipeline.days.raw_instances import RawInstances
 from dd_refund_pipeline.forms.spec import load_form_spec
-from dd_refund_pipeline.refunds.transform import transform_instances
-from dd_refund_pipeline.refunds.window import RawInstances, WindowSummary, transform_window
+from dd_refund_pipeline.transform.instances import transform_instances
+from dd_refund_pipeline.transform.window import WindowSummary, transform_window
 from dd_refund_pipeline_tests.test_transform import instance
 
-SPEC = load_form_spec()
+SPEC = load_form_spec("fktk_refund")
 DAYS = ["2026-11-01", "2026-11-02", "2026-11-03"]
 
 

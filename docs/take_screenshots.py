@@ -151,6 +151,20 @@ class Browser:
         if not clicked:
             raise SystemExit(f"nothing to click labelled {text!r}")
 
+    def hover_last(self, selector: str, text: str) -> None:
+        """Move the mouse over the first ``selector`` element whose text is ``text``."""
+        box = self.js(
+            f"(() => {{ const hit = [...document.querySelectorAll({json.dumps(selector)})]"
+            f".find(e => (e.innerText || '').trim() === {json.dumps(text)});"
+            " if (!hit) return null; const span = hit.querySelector('span, div') || hit;"
+            " const r = span.getBoundingClientRect();"
+            " return [r.left + r.width / 2, r.top + r.height / 2]; })()"
+        )
+        if not box:
+            raise SystemExit(f"nothing to hover labelled {text!r}")
+        self.call("Input.dispatchMouseEvent", type="mouseMoved", x=box[0], y=box[1])
+        time.sleep(2)
+
     def capture(self, out: Path, width: int = 1500, height: int = 1000) -> None:
         self.call(
             "Emulation.setDeviceMetricsOverride",
@@ -207,10 +221,63 @@ def alert_page(message: dict[str, Any]) -> str:
         "padding:24px}.card{background:#fff;border-radius:8px;padding:16px 20px;width:760px;"
         "box-shadow:0 1px 3px #0002}code{background:#f2f2f2;padding:1px 4px}li{margin:4px 0}"
         ".who{color:#888;font-size:13px;margin-bottom:6px}</style></head><body>"
-        "<div class='who'>宜搭退款同步 robot · DingTalk group</div><div class='card'>"
+        "<div class='who'>宜搭同步 robot · DingTalk group</div><div class='card'>"
         + "".join(body)
         + "</div></body></html>"
     )
+
+
+def start_dev(port: int, emulator_port: int, **extra: str) -> tuple[subprocess.Popen[bytes], Path]:
+    """``make dev`` on its own scratch home, once its webserver answers and the code loaded."""
+    home = Path(tempfile.mkdtemp(prefix="dd-refund-docs-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DINGTALK_", "DD_", "YIDA_"))}
+    dev = subprocess.Popen(
+        dev_command(port, emulator_port),
+        cwd=ROOT,
+        env={**env, "DAGSTER_HOME": str(home), **extra},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait("make dev", lambda: httpx.get(f"http://127.0.0.1:{port}/server_info").is_success)
+    time.sleep(10)  # the code location loads
+    return dev, home
+
+
+TICKS = """query($name: String!) { sensorOrError(sensorSelector: {
+  repositoryName: "__repository__", repositoryLocationName: "dd_refund_pipeline",
+  sensorName: $name}) { ... on Sensor { sensorState {
+    ticks(limit: 5) { status skipReason } } } } }"""
+
+
+def unsent_alert_tick(chromium: str) -> None:
+    """The failed-check sensor's tick list when no robot is configured (a visible skip)."""
+    port, emulator_port = free_port(), free_port()
+    dev, _home = start_dev(port, emulator_port, DD_REFUND_DEMO_ROBOT="off")
+    try:
+        graphql(port, "mutation { setNuxSeen }")
+        backfill(port, BACKFILLS[0])
+        name = "dingtalk_on_failed_checks"
+        wait(
+            "the skipped alert tick",
+            lambda: any(
+                "NOT SENT" in (tick["skipReason"] or "")
+                for tick in graphql(port, TICKS, name=name)["sensorOrError"]["sensorState"]["ticks"]
+            ),
+        )
+        browser = Browser(chromium)
+        try:
+            location = "__repository__@dd_refund_pipeline"
+            url = f"http://127.0.0.1:{port}/locations/{location}/sensors/{name}"
+            browser.open(url, name)
+            time.sleep(5)  # the tick list loads after the page
+            # The UI shows a skip's reason over the tick's status: hover the newest tick's.
+            browser.hover_last("td", "0 runs requested")
+            browser.capture(DOCS / "alert-tick-without-robot.png", height=700)
+        finally:
+            browser.close()
+    finally:
+        dev.send_signal(signal.SIGTERM)
+        dev.wait(timeout=60)
 
 
 def main() -> int:
@@ -218,18 +285,8 @@ def main() -> int:
     if not chromium:
         raise SystemExit("needs Debian's chromium: apt install chromium")
     port, emulator_port = free_port(), free_port()
-    home = Path(tempfile.mkdtemp(prefix="dd-refund-docs-"))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DINGTALK_", "DD_", "YIDA_"))}
-    dev = subprocess.Popen(
-        dev_command(port, emulator_port),
-        cwd=ROOT,
-        env={**env, "DAGSTER_HOME": str(home)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    dev, home = start_dev(port, emulator_port)
     try:
-        wait("make dev", lambda: httpx.get(f"http://127.0.0.1:{port}/server_info").is_success)
-        time.sleep(10)  # the code location loads
         for days in BACKFILLS:
             backfill(port, days)
         robot = f"http://127.0.0.1:{emulator_port}/_emulator/robot"
@@ -252,6 +309,19 @@ def main() -> int:
             browser.click_text("Execution history")
             time.sleep(3)
             browser.capture(DOCS / "checks-history.png")
+            # A failed evaluation's metadata (its sample), as the dialog shows it.
+            opened = browser.js(
+                "(() => { const row = [...document.querySelectorAll('tr')].find(r =>"
+                " r.innerText.includes('FAILED') && r.querySelector('button'));"
+                " if (!row) return false; [...row.querySelectorAll('button')].pop().click();"
+                " return true; })()"
+            )
+            if not opened:
+                raise SystemExit("no failed evaluation with metadata to open")
+            time.sleep(2)
+            browser.click_text("[Show Markdown]")
+            time.sleep(3)
+            browser.capture(DOCS / "check-sample.png")
         finally:
             browser.close()
         page = home / "alert.html"
@@ -260,7 +330,8 @@ def main() -> int:
     finally:
         dev.send_signal(signal.SIGTERM)
         dev.wait(timeout=60)
-    print(f"wrote {DOCS / 'checks-per-day.png'} and {DOCS / 'alert-failed-checks.png'}")
+    unsent_alert_tick(chromium)
+    print(f"wrote the screenshots in {DOCS}")
     return 0
 
 

@@ -1,8 +1,8 @@
 -- After the guarded upsert of a batch (MySQL / MariaDB): the batch's forms whose recorded copy is
--- not the one this load brought (its copy was older), i.e. whose last load was another one. A
--- locking read: the load's snapshot could predate another load's newer copy.
+-- not the one this load brought (older, or a later scan found the form gone), i.e. whose last
+-- load was another one. A locking read: the load's snapshot could predate another load's copy.
 SELECT process_instance_id
 FROM {sync_table}
 WHERE process_instance_id IN :keys
-  AND NOT (last_seen_run = :run_id AND last_seen_at = :seen_at)
+  AND (last_seen_run IS NULL OR last_seen_run <> :run_id)
 FOR UPDATE

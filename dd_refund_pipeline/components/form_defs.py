@@ -2,7 +2,7 @@
 
 # No ``from __future__ import annotations`` here: dg.Resolvable reads the attributes' types.
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dd_refund_pipeline.forms.spec import FormSpec
 
@@ -22,8 +22,12 @@ class FormNames:
     schedule: str
     late_changes_sensor: str
     freshness_sensor: str
+    deep_reconcile_job: str
+    deep_reconcile_schedule: str
     # China time (HH:MM) by which yesterday's forms must be in the table.
     freshness_deadline: str = "09:00"
+    # Who answers for the form's data (Dagster owners: emails or ``team:name``), on its assets.
+    owners: list[str] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)

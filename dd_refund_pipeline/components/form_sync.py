@@ -16,6 +16,10 @@ from pathlib import Path
 import dagster as dg
 import yaml
 
+from dd_refund_pipeline.components.deep_reconcile_schedule import (
+    build_deep_reconcile_job,
+    build_deep_reconcile_schedule,
+)
 from dd_refund_pipeline.components.form_defs import FormDefs, FormNames
 from dd_refund_pipeline.components.freshness_sensor import build_freshness_sensor
 from dd_refund_pipeline.components.instances_asset import build_instances_asset
@@ -23,24 +27,31 @@ from dd_refund_pipeline.components.late_changes_sensor import build_late_changes
 from dd_refund_pipeline.components.lookback_schedule import build_job, build_lookback_schedule
 from dd_refund_pipeline.components.rows_asset import build_rows_asset
 from dd_refund_pipeline.components.table_asset import build_table_asset
-from dd_refund_pipeline.defs.resources import SYSTEM_TOKEN_ENV
 from dd_refund_pipeline.forms.spec import FORMS_DIR, FormSpec, SpecError, load_form_spec
+from dd_refund_pipeline.lib.resources import SYSTEM_TOKEN_ENV
+from dd_refund_pipeline.settings import EXAMPLE_FORMS_ENV, example_forms_on
 
 DEFS_DIR = Path(__file__).resolve().parent.parent / "defs"
+# The worked examples: forms with made-up identifiers, in the code location only when
+# DD_REFUND_EXAMPLE_FORMS=on (the demo, the tests).
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 
 
 def build_form_defs(form: FormDefs) -> dg.Definitions:
-    """Everything one form needs: raw → rows → table, their checks, job, schedule, sensors.
+    """Everything one form needs: raw → rows → table, their checks, jobs, schedules, sensors.
 
     The resources (Yida, the database, the files, the robot) and the alert sensors on run
     failures and failed checks are the code location's, shared by every form: one ``yida_api``
     pool, one robot, one monthly call count.
     """
-    job = build_job(form)
+    job, deep_job = build_job(form), build_deep_reconcile_job(form)
     return dg.Definitions(
         assets=[build_instances_asset(form), build_rows_asset(form), build_table_asset(form)],
-        jobs=[job],
-        schedules=[build_lookback_schedule(form, job)],
+        jobs=[job, deep_job],
+        schedules=[
+            build_lookback_schedule(form, job),
+            build_deep_reconcile_schedule(form, deep_job),
+        ],
         sensors=[build_late_changes_sensor(form, job), build_freshness_sensor(form)],
     )
 
@@ -59,7 +70,11 @@ class YidaFormSync(FormNames, dg.Component, dg.Resolvable):
         schedule: The daily look-back schedule.
         late_changes_sensor: The sensor for forms changed after the look-back.
         freshness_sensor: The sensor that reports a late table.
+        deep_reconcile_job: The job that lists the form's old days again.
+        deep_reconcile_schedule: Its weekly schedule.
         freshness_deadline: China time (HH:MM) by which yesterday's forms must be in the table.
+        owners: Who answers for the form's data, shown on its three assets (emails or
+            ``team:name``).
     """
 
     form: str
@@ -71,6 +86,7 @@ class YidaFormSync(FormNames, dg.Component, dg.Resolvable):
             spec = load_form_spec(path if path.is_absolute() else folder / path)
         else:
             spec = load_form_spec(FORMS_DIR / f"{self.form}.yaml")
+        _refuse_example_outside_the_demo(spec)
         if spec.source.system_token_env != SYSTEM_TOKEN_ENV:
             raise SpecError(
                 f"form spec {spec.name}: source.system_token_env is "
@@ -96,10 +112,46 @@ class YidaFormSync(FormNames, dg.Component, dg.Resolvable):
 
 
 def project_forms() -> list[FormDefs]:
-    """Every form this code location syncs: each ``defs.yaml`` of this type under ``defs/``."""
+    """Every form this code location syncs.
+
+    Each ``defs.yaml`` of this type under ``defs/``, and the worked examples' under
+    ``examples/`` when ``DD_REFUND_EXAMPLE_FORMS=on``.
+    """
+    return _forms_in(DEFS_DIR) + (example_forms() if example_forms_on() else [])
+
+
+def example_forms() -> list[FormDefs]:
+    """The worked examples (``examples/*/defs.yaml``): the demo's and the tests' second form."""
+    return _forms_in(EXAMPLES_DIR)
+
+
+def _forms_in(folder: Path) -> list[FormDefs]:
     forms = []
-    for path in sorted(DEFS_DIR.glob("*/defs.yaml")):
+    for path in sorted(folder.glob("*/defs.yaml")):
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
         if str(document.get("type", "")).endswith(f".{YidaFormSync.__name__}"):
             forms.append(YidaFormSync(**document["attributes"]).form_defs(path.parent))
     return forms
+
+
+def _example_form_uuids() -> set[str]:
+    """The made-up formUuids of the worked examples' specs."""
+    uuids = set()
+    for path in FORMS_DIR.glob("*.yaml"):
+        spec = load_form_spec(path)
+        if spec.example:
+            uuids.add(spec.source.form_uuid)
+    return uuids
+
+
+def _refuse_example_outside_the_demo(spec: FormSpec) -> None:
+    """A spec with an example's made-up identifiers would fail every night against real Yida."""
+    if example_forms_on():
+        return
+    if spec.example or spec.source.form_uuid in _example_form_uuids():
+        raise SpecError(
+            f"form spec {spec.name} carries the worked example's made-up identifiers (formUuid "
+            f"{spec.source.form_uuid}); no real Yida app has them. Give it your form's "
+            f"identifiers and remove 'example: true' (README, 'Adding a form'), or set "
+            f"{EXAMPLE_FORMS_ENV}=on to run the example against the emulator (the demo does)"
+        )

@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 
 import dagster as dg
 
-from dd_refund_pipeline.alerts import late_table_message
 from dd_refund_pipeline.components.form_defs import FormDefs
-from dd_refund_pipeline.defs.resources import DingTalkRobot
-from dd_refund_pipeline.defs.sensors import deliver
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline.lib.alerts import late_table_message
+from dd_refund_pipeline.lib.delivery import deliver
+from dd_refund_pipeline.lib.resources import DingTalkRobot
 
 
 def freshness_policy(form: FormDefs) -> dg.FreshnessPolicy:
@@ -55,9 +55,17 @@ def build_freshness_sensor(form: FormDefs) -> dg.SensorDefinition:
         failed_at = datetime.fromtimestamp(since, tz=CHINA_TZ)
         day = (failed_at - timedelta(days=1)).strftime("%Y-%m-%d")
         title, text = late_table_message(
-            form.table_asset, day, form.freshness_deadline, failed_at, dingtalk_robot.webserver_url
+            form.spec.source.form_name,
+            form.table_asset,
+            day,
+            form.freshness_deadline,
+            failed_at,
+            form.schedule,
+            dingtalk_robot.webserver_url,
         )
-        deliver(context, dingtalk_robot, title, text)
-        return dg.SensorResult(cursor=str(since))
+        unsent = deliver(context, dingtalk_robot, title, text)
+        return dg.SensorResult(
+            cursor=str(since), skip_reason=unsent.skip_message if unsent else None
+        )
 
     return freshness

@@ -10,8 +10,8 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 )
 
 from dd_refund_pipeline.components.form_defs import FormDefs
-from dd_refund_pipeline.defs.partitions import lookback_days, range_tags
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline.lib.partitions import lookback_days, range_tags
 
 CRON_ENV = "DD_REFUND_SCHEDULE_CRON"
 # 02:30 China time: after midnight's approvals, before the finance team's morning.
@@ -25,13 +25,19 @@ def range_run_request(keys: list[str]) -> dg.RunRequest:
     )
 
 
-def build_job(form: FormDefs) -> UnresolvedAssetJobDefinition:
-    """The form's three assets, with their checks, for a range of days."""
+def build_job(
+    form: FormDefs, name: str | None = None, purpose: str | None = None
+) -> UnresolvedAssetJobDefinition:
+    """A job of the form's three assets, with their checks, for a range of days.
+
+    The form's sync job by default; ``name`` and ``purpose`` make another over the same assets.
+    """
     return dg.define_asset_job(
-        form.job,
+        name or form.job,
         selection=dg.AssetSelection.groups(form.group),
-        description=f"{form.spec.title}: approved forms from DingTalk Yida into "
-        f"{form.table_asset}, for a range of days.",
+        description=f"{form.spec.title}: "
+        + (purpose or f"approved forms from DingTalk Yida into {form.table_asset}")
+        + ", for a range of days.",
     )
 
 

@@ -5,23 +5,20 @@ from collections.abc import Iterator
 import dagster as dg
 import pandas as pd
 
+from dd_refund_pipeline.checks.check_names import INSTANCE_IDS_UNIQUE, SAMPLE_SIZE
 from dd_refund_pipeline.components.form_defs import FormDefs
-from dd_refund_pipeline.defs.check_names import INSTANCE_IDS_UNIQUE, SAMPLE_SIZE
-from dd_refund_pipeline.defs.partitions import form_days
-from dd_refund_pipeline.defs.resources import RefundDatabase
-from dd_refund_pipeline.defs.run_metadata import (
+from dd_refund_pipeline.days.raw_instances import RawInstances
+from dd_refund_pipeline.lib.partitions import form_days
+from dd_refund_pipeline.lib.resources import FormDatabase
+from dd_refund_pipeline.lib.run_metadata import (
     day_counts_table,
     preview,
     record_day_counts,
     run_days,
 )
-from dd_refund_pipeline.refunds.loader import DatabaseError
-from dd_refund_pipeline.refunds.window import (
-    RawInstances,
-    RefundFrames,
-    WindowSummary,
-    transform_window,
-)
+from dd_refund_pipeline.load.loader import DatabaseError
+from dd_refund_pipeline.settings import yida_form_links
+from dd_refund_pipeline.transform.window import FormFrames, WindowSummary, transform_window
 
 
 def _unique_ids_check(clean: pd.DataFrame, key: str) -> dg.AssetCheckResult:
@@ -63,6 +60,7 @@ def build_rows_asset(form: FormDefs) -> dg.AssetsDefinition:
         partitions_def=form_days,
         backfill_policy=dg.BackfillPolicy.single_run(),
         io_manager_key="refund_storage",
+        owners=form.owners,
         kinds={"pandas", "parquet"},
         ins={"raw": dg.AssetIn(form.instances_asset)},
         check_specs=[
@@ -77,8 +75,8 @@ def build_rows_asset(form: FormDefs) -> dg.AssetsDefinition:
         description=_describe(form),
     )
     def rows(
-        context: dg.AssetExecutionContext, raw: RawInstances, refund_database: RefundDatabase
-    ) -> Iterator[dg.Output[RefundFrames] | dg.AssetCheckResult]:
+        context: dg.AssetExecutionContext, raw: RawInstances, refund_database: FormDatabase
+    ) -> Iterator[dg.Output[FormFrames] | dg.AssetCheckResult]:
         # Amounts are checked against the column they go to (an adopted table may hold 4 places).
         try:
             fitted = refund_database.fitted(spec)
@@ -99,7 +97,11 @@ def build_rows_asset(form: FormDefs) -> dg.AssetsDefinition:
                     {"rows": summary.rows, "rejected": summary.rejected_by_day()}
                 ),
                 "preview": preview(summary.head(), spec.target.column_names),
-                "rejects_preview": preview(rejects, ["process_instance_id", "field", "reason"]),
+                "rejects_preview": preview(
+                    rejects,
+                    ["process_instance_id", "field", "reason"],
+                    links=yida_form_links(spec.source.app_type, spec.source.form_uuid),
+                ),
             },
         )
         yield _unique_ids_check(

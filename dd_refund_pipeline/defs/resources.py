@@ -1,159 +1,25 @@
-"""Resources: Yida access, the refund database, the file storage between assets, the robot.
+"""The resources every form shares, configured from the environment (``lib/resources``).
 
 Secrets reach them only as ``dg.EnvVar``: the UI and the run snapshot show the variable's name,
 never its value, and a missing one fails the run at start with the variable's name.
 """
 
 import os
-from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 import dagster as dg
-from pydantic import field_validator
-from sqlalchemy.engine import Engine
 
-from dd_refund_pipeline.api_quota import MonthCount, record_calls
-from dd_refund_pipeline.defs.io_manager import RefundFileStorage
-from dd_refund_pipeline.dingtalk.query import DEFAULT_BASE_URL, ClientSettings, YidaCredentials
-from dd_refund_pipeline.dingtalk.robot import RobotReply, RobotSender
-from dd_refund_pipeline.dingtalk.scan import scan_instances
-from dd_refund_pipeline.dingtalk.scan_stats import ScanResult, ScanStats
-from dd_refund_pipeline.forms.spec import FormSpec
-from dd_refund_pipeline.refunds.loader import check_connection, fit_to_table, make_engine
-from dd_refund_pipeline.refunds.source import yida_query
-from dd_refund_pipeline.refunds.sync_state import GONE_POLICY_ENV, check_gone_policy
+from dd_refund_pipeline.dingtalk.query import DEFAULT_BASE_URL
+from dd_refund_pipeline.lib.file_storage import FormFileStorage
+from dd_refund_pipeline.lib.resources import (
+    DEFAULT_ROBOT_URL,
+    SYSTEM_TOKEN_ENV,
+    DingTalkRobot,
+    FormDatabase,
+    YidaResource,
+)
+from dd_refund_pipeline.load.sync_state import GONE_POLICY_ENV
 from dd_refund_pipeline.settings import DATABASE_URL_ENV
-
-DEFAULT_ROBOT_URL = "https://oapi.dingtalk.com"
-# The Yida app's systemToken: every form spec of this code location names this variable.
-SYSTEM_TOKEN_ENV = "YIDA_SYSTEM_TOKEN"
-
-
-def _http_url(value: str, setting: str) -> str:
-    # At definition time the value is the EnvVar itself; it is checked again once resolved.
-    if isinstance(value, dg.EnvVar):
-        return value
-    if not value.startswith(("http://", "https://")):
-        raise ValueError(f"{setting} must be an http(s) URL")
-    return value.rstrip("/")
-
-
-class YidaResource(dg.ConfigurableResource):
-    """DingTalk Yida for one app: where it is, its credentials, and how hard we may call it."""
-
-    base_url: str = DEFAULT_BASE_URL
-    app_key: str
-    app_secret: str
-    system_token: str
-    qps: float = 20.0
-    max_in_flight: int = 8
-    deep_paging_cap: int = 5000
-    timeout_s: float = 20.0
-    max_attempts: int = 6
-
-    @field_validator("base_url", mode="before")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        return _http_url(value, "DINGTALK_BASE_URL")
-
-    def scan(
-        self,
-        spec: FormSpec,
-        start: datetime,
-        end: datetime,
-        modified_since: datetime | None = None,
-        stats: ScanStats | None = None,
-    ) -> ScanResult:
-        """Every instance of ``spec``'s query created in ``[start, end]``, once each.
-
-        With ``modified_since``, only those modified since then: a sweep that is usually empty
-        and then costs one call. ``stats`` counts the calls even when the scan fails.
-        """
-        query = yida_query(spec)
-        if modified_since is not None:
-            query = replace(query, modified_from=modified_since)
-        return scan_instances(
-            YidaCredentials(self.app_key, self.app_secret, self.system_token),
-            query,
-            start,
-            end,
-            base_url=self.base_url,
-            settings=ClientSettings(
-                qps=self.qps,
-                max_in_flight=self.max_in_flight,
-                deep_paging_cap=self.deep_paging_cap,
-                timeout_s=self.timeout_s,
-                max_attempts=self.max_attempts,
-            ),
-            expect_few=modified_since is not None,
-            stats=stats,
-        )
-
-
-class RefundDatabase(dg.ConfigurableResource):
-    """The finance database holding every form's table (a SQLAlchemy URL, required).
-
-    ``gone_upstream`` says what happens to rows of forms Yida stopped returning: ``flag`` keeps
-    them and a check names them; ``delete`` removes them in the load's transaction.
-    """
-
-    url: str
-    gone_upstream: str = "flag"
-
-    @field_validator("gone_upstream", mode="before")
-    @classmethod
-    def _gone_upstream(cls, value: str) -> str:
-        # At definition time the value is the EnvVar itself; it is checked again once resolved.
-        return value if isinstance(value, dg.EnvVar) else check_gone_policy(str(value).strip())
-
-    def engine(self) -> Engine:
-        """A new engine (pre-ping on); dispose of it when done."""
-        return make_engine(self.url)
-
-    def fitted(self, spec: FormSpec) -> FormSpec:
-        """``spec`` with its amount columns as the existing target table declares them."""
-        engine = self.engine()
-        try:
-            return fit_to_table(engine, spec)
-        finally:
-            engine.dispose()
-
-    def record_api_calls(self, caller: str, calls: int) -> MonthCount:
-        """Add ``caller``'s list calls to this China month's count; the month so far."""
-        engine = self.engine()
-        try:
-            return record_calls(engine, caller, calls)
-        finally:
-            engine.dispose()
-
-    def check(self) -> None:
-        """Raise ``DatabaseError`` (host and port, no password) unless the database answers."""
-        engine = self.engine()
-        try:
-            check_connection(engine)
-        finally:
-            engine.dispose()
-
-
-class DingTalkRobot(dg.ConfigurableResource):
-    """The team's DingTalk group robot; without a token, alerts go to the log only."""
-
-    base_url: str = DEFAULT_ROBOT_URL
-    access_token: str | None = None
-    secret: str | None = None
-    webserver_url: str | None = None
-
-    @field_validator("base_url", mode="before")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        return _http_url(value, "DINGTALK_ROBOT_BASE_URL")
-
-    def send_markdown(self, title: str, text: str) -> RobotReply:
-        """Send a markdown message to the team's group (signed when a secret is set)."""
-        if not self.access_token:
-            return RobotReply(-3, "no robot configured (DINGTALK_ROBOT_ACCESS_TOKEN unset)")
-        return RobotSender(self.base_url, self.access_token, self.secret).send_markdown(title, text)
 
 
 def _env(name: str, default: Any = None) -> Any:
@@ -176,13 +42,13 @@ def resources() -> dg.Definitions:
                 app_secret=dg.EnvVar("DINGTALK_APP_SECRET"),
                 system_token=dg.EnvVar(SYSTEM_TOKEN_ENV),
             ),
-            "refund_database": RefundDatabase(
+            "refund_database": FormDatabase(
                 # Required: a run without it fails at start naming it, rather than writing a
                 # SQLite file while the finance database is never touched.
                 url=dg.EnvVar(DATABASE_URL_ENV),
                 gone_upstream=_env(GONE_POLICY_ENV, "flag"),
             ),
-            "refund_storage": RefundFileStorage(base_url=_env("DD_REFUND_STORAGE_URL")),
+            "refund_storage": FormFileStorage(base_url=_env("DD_REFUND_STORAGE_URL")),
             "dingtalk_robot": DingTalkRobot(
                 base_url=_env("DINGTALK_ROBOT_BASE_URL", DEFAULT_ROBOT_URL),
                 access_token=_env("DINGTALK_ROBOT_ACCESS_TOKEN"),

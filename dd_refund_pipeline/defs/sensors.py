@@ -5,15 +5,16 @@ from typing import Any
 
 import dagster as dg
 
-from dd_refund_pipeline.alerts import (
+from dd_refund_pipeline.lib.alerts import (
     FailedCheck,
     StepError,
     days_listed,
     failed_checks_message,
     run_failure_message,
 )
-from dd_refund_pipeline.defs.partitions import run_window
-from dd_refund_pipeline.defs.resources import DingTalkRobot
+from dd_refund_pipeline.lib.delivery import deliver
+from dd_refund_pipeline.lib.partitions import run_window
+from dd_refund_pipeline.lib.resources import DingTalkRobot
 
 
 def run_subject(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
@@ -24,11 +25,34 @@ def run_subject(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
     """
     if not run.job_name.startswith("__"):
         return run.job_name
+    return ", ".join(_run_assets(instance, run)) or "assets"
+
+
+def _run_assets(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[str]:
+    """The assets a run selected, else the steps it planned (one step per asset here)."""
     assets = sorted(key.to_user_string() for key in run.asset_selection or ())
     if not assets and run.execution_plan_snapshot_id:
         plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
         assets = sorted(plan.step_keys_to_execute)
-    return ", ".join(assets) or "assets"
+    return assets
+
+
+def run_forms(instance: dg.DagsterInstance, run: dg.DagsterRun) -> str:
+    """The forms a run synced, as the team names them (``付款退款申请``), for the alert's title.
+
+    A run of one form's job or assets names that form; "Materialize all" names each.
+    """
+    # Imported here: the form components import this module for ``deliver``.
+    from dd_refund_pipeline.components.form_sync import project_forms
+
+    assets = set(_run_assets(instance, run))
+    names = [
+        form.spec.source.form_name
+        for form in project_forms()
+        if run.job_name in (form.job, form.deep_reconcile_job)
+        or assets & {form.instances_asset, form.rows_asset, form.table_asset}
+    ]
+    return "、".join(names) or "表单"
 
 
 def _summary(metadata: Mapping[str, dg.MetadataValue]) -> str:
@@ -84,38 +108,12 @@ def _root_cause(event: dg.DagsterEvent) -> str:
     return error.message.strip() if error else "unknown error"
 
 
-def deliver(
-    context: dg.SensorEvaluationContext | dg.RunStatusSensorContext,
-    robot: DingTalkRobot,
-    title: str,
-    text: str,
-) -> None:
-    """Send, or log why not; an alert that cannot be sent never breaks the sensor."""
-    if not robot.access_token:
-        # Then this tick log is the only place the alert exists: say so, and keep its text.
-        context.log.warning(
-            f"DingTalk alert NOT SENT: no robot is configured (DINGTALK_ROBOT_ACCESS_TOKEN is "
-            f"unset), so nobody is told. Set DINGTALK_ROBOT_ACCESS_TOKEN (and "
-            f"DINGTALK_ROBOT_SECRET) to reach the team's group. The alert:\n{title}\n{text}"
-        )
-        return
-    try:
-        reply = robot.send_markdown(title, text)
-    except Exception as exc:
-        context.log.warning(f"DingTalk alert failed: {type(exc).__name__}")
-        return
-    if reply.ok:
-        context.log.info(f"DingTalk alert sent: {title}")
-    else:
-        context.log.warning(f"DingTalk alert not sent ({reply.errcode} {reply.errmsg}):\n{text}")
-
-
 @dg.run_failure_sensor(
     name="dingtalk_on_run_failure", default_status=dg.DefaultSensorStatus.RUNNING
 )
 def dingtalk_on_run_failure(
     context: dg.RunFailureSensorContext, dingtalk_robot: DingTalkRobot
-) -> None:
+) -> dg.SkipReason | None:
     """A failed run → the job, its days, each failed step's root cause, and a link to the run."""
     run = context.dagster_run
     steps = [
@@ -125,6 +123,7 @@ def dingtalk_on_run_failure(
     if not steps and context.failure_event.message:
         steps = [StepError("run", context.failure_event.message)]
     title, text = run_failure_message(
+        run_forms(context.instance, run),
         run_subject(context.instance, run),
         run.run_id,
         run_window(run.tags),
@@ -132,7 +131,7 @@ def dingtalk_on_run_failure(
         failed_checks_of_run(context.instance, run.run_id),
         dingtalk_robot.webserver_url,
     )
-    deliver(context, dingtalk_robot, title, text)
+    return deliver(context, dingtalk_robot, title, text)
 
 
 @dg.run_status_sensor(
@@ -142,17 +141,28 @@ def dingtalk_on_run_failure(
 )
 def dingtalk_on_failed_checks(
     context: dg.RunStatusSensorContext, dingtalk_robot: DingTalkRobot
-) -> None:
+) -> dg.SkipReason | None:
     """A successful run whose WARN or non-blocking checks failed → one message for all of them."""
     run = context.dagster_run
     failed = failed_checks_of_run(context.instance, run.run_id)
     if not failed:
-        return
+        # Without a robot every tick says so: a tick that handles runs quietly as well as the
+        # unsent alert shows no skip reason at all (Dagster keeps a reason only for ticks whose
+        # every run returned one).
+        return (
+            None
+            if dingtalk_robot.access_token
+            else dg.SkipReason(
+                f"no DingTalk robot configured (set DINGTALK_ROBOT_ACCESS_TOKEN): alerts are NOT "
+                f"SENT; run {run.run_id[:8]} had no failed checks"
+            )
+        )
     title, text = failed_checks_message(
+        run_forms(context.instance, run),
         run_subject(context.instance, run),
         run.run_id,
         run_window(run.tags),
         failed,
         dingtalk_robot.webserver_url,
     )
-    deliver(context, dingtalk_robot, title, text)
+    return deliver(context, dingtalk_robot, title, text)

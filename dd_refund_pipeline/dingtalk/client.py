@@ -35,6 +35,10 @@ from dd_refund_pipeline.dingtalk.errors import (
 )
 from dd_refund_pipeline.dingtalk.query import (
     DEFAULT_BASE_URL,
+    FORM_FIELDS_ENDPOINT,
+    FORM_FIELDS_PATH,
+    FORMS_ENDPOINT,
+    FORMS_PATH,
     INSTANCES_ENDPOINT,
     INSTANCES_PATH,
     MAX_PAGE_SIZE,
@@ -255,7 +259,7 @@ class YidaClient:
         path: str,
         call: _Call,
         *,
-        body: Mapping[str, Any],
+        body: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         authorized: bool = False,
         required: Mapping[str, type | tuple[type, ...]] | None = None,
@@ -276,7 +280,11 @@ class YidaClient:
             self.stats.calls[endpoint] += 1
             if REPAIRING.get():
                 self.stats.repair_calls += 1
-            response = await self._http.post(path, json=body, params=params, headers=headers)
+            # GetInstances and the token are POSTs with a body; the form-metadata reads are GETs.
+            method = "GET" if body is None else "POST"
+            response = await self._http.request(
+                method, path, json=body, params=params, headers=headers
+            )
         payload = self._decode(response)
         wrong = [
             key for key, kind in (required or {}).items() if not isinstance(payload.get(key), kind)
@@ -371,3 +379,54 @@ class YidaClient:
         self.stats.pages += 1
         self.stats.records += len(items)
         return Page(total, int(payload.get("pageNumber") or page_number), items)
+
+    # -- what a form is: GetFormListInApp, GetFieldDefByUuid --------------------------------------
+
+    def _identity(self, app_type: str, user_id: str) -> dict[str, str]:
+        return {
+            "appType": app_type,
+            "systemToken": self.credentials.system_token,
+            "userId": user_id,
+        }
+
+    async def list_forms(
+        self,
+        app_type: str,
+        user_id: str,
+        form_types: str = "process",
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> list[dict[str, Any]]:
+        """Every form of the app of ``form_types`` (``formUuid``, ``title``, ``formType``, …)."""
+        forms: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            payload = await self._authorized(
+                FORMS_ENDPOINT,
+                FORMS_PATH,
+                params={
+                    **self._identity(app_type, user_id),
+                    "formTypes": form_types,
+                    "pageNumber": page,
+                    "pageSize": page_size,
+                },
+                required={"result": dict},
+            )
+            result = payload["result"]
+            items = [item for item in result.get("data") or [] if isinstance(item, dict)]
+            forms += items
+            total = result.get("totalCount")
+            if not items or not isinstance(total, int) or len(forms) >= total:
+                return forms
+            page += 1
+
+    async def form_fields(
+        self, app_type: str, user_id: str, form_uuid: str
+    ) -> list[dict[str, Any]]:
+        """The form's components as its designer configured them (``fieldId``, ``label``, …)."""
+        payload = await self._authorized(
+            FORM_FIELDS_ENDPOINT,
+            FORM_FIELDS_PATH,
+            params={**self._identity(app_type, user_id), "formUuid": form_uuid},
+            required={"result": list},
+        )
+        return [item for item in payload["result"] if isinstance(item, dict)]

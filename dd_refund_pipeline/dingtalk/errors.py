@@ -7,6 +7,8 @@ built only from the response and are scrubbed of every secret the client knows.
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import Iterable
 
 THROTTLE_CODES = frozenset(
@@ -121,3 +123,24 @@ def classify(status: int, code: str, message: str, requestid: str | None) -> Din
     if status >= 500 and not code.startswith(_NON_RETRYABLE_PREFIXES):
         return RetryableApiError(status, code, message, requestid)
     return DingTalkApiError(status, code, message, requestid)
+
+
+_URL_SECRETS = re.compile(r"((?:access_token|sign|systemToken)=)[^&\s\"']+")
+
+
+class RedactUrlSecrets(logging.Filter):
+    """Secrets out of the request lines httpx logs at INFO.
+
+    The robot's token and signature, and a form-metadata GET's systemToken, are in the query.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Drop the access token, signature and systemToken from a logged request line."""
+        message = record.getMessage()
+        redacted = _URL_SECRETS.sub(r"\1***", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+logging.getLogger("httpx").addFilter(RedactUrlSecrets())

@@ -21,6 +21,12 @@ TOKEN_PATH = "/v1.0/oauth2/accessToken"
 INSTANCES_PATH = "/v1.0/yida/processes/instances"
 TOKEN_ENDPOINT = "accessToken"
 INSTANCES_ENDPOINT = "instances"
+# What Yida says an app's forms and a form's fields are (GetFormListInApp, GetFieldDefByUuid):
+# GETs, every parameter in the query string.
+FORMS_PATH = "/v1.0/yida/forms"
+FORM_FIELDS_PATH = "/v1.0/yida/forms/formFields"
+FORMS_ENDPOINT = "forms"
+FORM_FIELDS_ENDPOINT = "formFields"
 MAX_PAGE_SIZE = 100
 
 

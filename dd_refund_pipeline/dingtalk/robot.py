@@ -11,8 +11,6 @@ import base64
 import collections
 import hashlib
 import hmac
-import logging
-import re
 import threading
 import time
 from dataclasses import dataclass
@@ -20,23 +18,12 @@ from typing import ClassVar
 
 import httpx
 
+from dd_refund_pipeline.dingtalk import errors as _errors  # noqa: F401  (redacts httpx logs)
+
 THROTTLE_ERRCODES = frozenset({410100, 130101})
-_URL_SECRETS = re.compile(r"((?:access_token|sign)=)[^&\s\"']+")
-
-
-class RedactUrlSecrets(logging.Filter):
-    """httpx logs each request's URL at INFO; the robot's token and signature are in its query."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        """Drop the access token and signature from a logged request line."""
-        message = record.getMessage()
-        redacted = _URL_SECRETS.sub(r"\1***", message)
-        if redacted != message:
-            record.msg, record.args = redacted, ()
-        return True
-
-
-logging.getLogger("httpx").addFilter(RedactUrlSecrets())
+# Sent by the Yida emulator's robot, never by DingTalk: the sender can tell the team that the
+# message went to the emulator (make dev), not to a group.
+EMULATED_ROBOT_HEADER = "X-Yida-Emulator"
 
 
 def robot_signature(timestamp: str, secret: str) -> str:
@@ -62,6 +49,9 @@ class RobotReply:
 
     errcode: int
     errmsg: str
+    # Answered by the Yida emulator's robot (make dev), which keeps messages instead of posting
+    # them to a group.
+    emulated: bool = False
 
     @property
     def ok(self) -> bool:
@@ -133,7 +123,11 @@ class RobotSender:
                 timeout=self.timeout_s,
             )
             body = response.json()
-            reply = RobotReply(int(body.get("errcode", -1)), str(body.get("errmsg", "")))
+            reply = RobotReply(
+                int(body.get("errcode", -1)),
+                str(body.get("errmsg", "")),
+                emulated=EMULATED_ROBOT_HEADER in response.headers,
+            )
         except (httpx.HTTPError, ValueError) as exc:
             # httpx errors name the URL, and the URL carries the token: keep only the kind.
             return RobotReply(-1, f"not sent: {type(exc).__name__}")

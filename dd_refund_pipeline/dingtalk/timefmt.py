@@ -17,9 +17,10 @@ import pandas as pd
 CHINA_TZ = ZoneInfo("Asia/Shanghai")
 REQUEST_FORMAT = "%Y-%m-%d %H:%M:%S"
 
-_GMT_RE = re.compile(
+GMT_PATTERN = (
     r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?(Z|[+-]\d{2}:?\d{2})$"
 )
+_GMT_RE = re.compile(GMT_PATTERN)
 
 
 def format_request_time(moment: datetime, zone: ZoneInfo = CHINA_TZ) -> str:
@@ -85,8 +86,13 @@ def parse_request_time(value: str, zone: ZoneInfo = CHINA_TZ, *, end: bool = Fal
     raise ValueError(f"unsupported time format: {value!r}")
 
 
+# The days MySQL documents its DATE type to hold.
+_FIRST_TABLE_DAY = np.datetime64("1000-01-01", "D")
+_LAST_TABLE_DAY = np.datetime64("9999-12-31", "D")
+
+
 def local_days(moments: pd.Series | pd.DatetimeIndex, zone: ZoneInfo) -> np.ndarray:
-    """``YYYY-MM-DD`` of each UTC moment in ``zone``, ``"NaT"`` where there is none.
+    """``YYYY-MM-DD`` of each UTC moment in ``zone``, ``"NaT"`` where there is none a table holds.
 
     The day a form belongs to (its partition) is the China day of its ``createTimeGMT``: the
     transform and the split of a scan into days both ask here. Numpy's formatter, not strftime
@@ -94,4 +100,6 @@ def local_days(moments: pd.Series | pd.DatetimeIndex, zone: ZoneInfo) -> np.ndar
     """
     index = pd.DatetimeIndex(moments)
     local = index.tz_convert(zone).tz_localize(None).to_numpy(dtype="datetime64[D]")
-    return np.datetime_as_string(local, unit="D").astype("U10")
+    # A day no DATE column holds is no day: 9999-12-31T23:59Z is China day 10000-01-01.
+    table_day = (local >= _FIRST_TABLE_DAY) & (local <= _LAST_TABLE_DAY)
+    return np.where(table_day, np.datetime_as_string(local, unit="D"), "NaT").astype("U10")

@@ -20,7 +20,6 @@ import yaml
 from dd_refund_pipeline.sqlfiles import read_sql
 
 FORMS_DIR = Path(__file__).resolve().parent
-DEFAULT_FORM = "fktk_refund"
 INSTANCE_PREFIX = "instance."
 # The scheme's value formats we implement (the 轻易云 names).
 FORMATS = frozenset({"date", "dateTime", "string", "intval", "amount"})
@@ -67,6 +66,9 @@ class SourceField:
     options: dict[str, float] = field(default_factory=dict)
     prefix: str = ""
     maximum: float = 20000.0
+    # A sub-table's (``kind: table``) own components: each form holds rows of them, which no
+    # column can map (one table row is one form).
+    children: dict[str, SourceField] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,13 @@ class FormSource:
     def field_of_kind(self, kind: str) -> SourceField | None:
         """The first component of ``kind`` (``serial``, ``date``, …), if the spec reads one."""
         return next((f for f in self.fields.values() if f.kind == kind), None)
+
+    def sub_table_of(self, field_id: str) -> SourceField | None:
+        """The sub-table ``field_id`` is, or is a child component of; None for a plain field."""
+        return next(
+            (f for f in self.fields.values() if f.children and field_id in (f.id, *f.children)),
+            None,
+        )
 
 
 @dataclass(frozen=True)
@@ -245,6 +254,8 @@ class FormSpec:
     filters: Filters
     formats: list[FieldFormat]
     target: Target
+    # A worked example whose identifiers are made up: refused outside the demo and the tests.
+    example: bool = False
 
     def format_for(self, field: str) -> FieldFormat | None:
         """The ``formatResponse`` rule that makes ``field``, if any."""
@@ -270,6 +281,65 @@ def snake_case(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
+# The keys each part of a spec may hold: anything else is a typo, named at load.
+_KEYS = {
+    "spec": ("name", "title", "example", "source", "filters", "formats", "target"),
+    "source": (
+        "app_type",
+        "form_uuid",
+        "user_id",
+        "language",
+        "form_name",
+        "system_token_env",
+        "fields",
+    ),
+    "field": ("label", "kind", "options", "prefix", "maximum", "children"),
+    "filters": ("search_fields", "instance_status", "approved_result", "lookback_days"),
+    "format": ("old", "new", "format"),
+    "target": ("table", "key", "columns"),
+    "column": ("name", "label", "value", "format", "pattern", "check", "earliest"),
+}
+# GetInstances' values (yida-api.md): a typo would match nothing, and under the delete policy
+# empty the window's rows.
+INSTANCE_STATUSES = ("COMPLETED", "ERROR", "RUNNING", "TERMINATED")
+APPROVED_RESULTS = ("agree", "disagree")
+
+
+def _kind(value: Any) -> str:
+    names: dict[type, str] = {dict: "mapping", list: "list", str: "text"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _mapping(raw: Any, where: str, part: str | None = None) -> dict[str, Any]:
+    """``raw`` as a mapping, or a SpecError naming what was expected.
+
+    With ``part``, a key outside that part's known keys is an error too.
+    """
+    if not isinstance(raw, dict):
+        raise SpecError(f"{where}: expected a mapping, got a {_kind(raw)}")
+    if part is not None:
+        unknown = sorted(str(key) for key in raw if key not in _KEYS[part])
+        if unknown:
+            raise SpecError(
+                f"{where}: unknown key '{unknown[0]}' (known: {', '.join(_KEYS[part])})"
+            )
+    return raw
+
+
+def _list(raw: Any, where: str) -> list[Any]:
+    if not isinstance(raw, list):
+        raise SpecError(f"{where}: expected a list, got a {_kind(raw)}")
+    return raw
+
+
+def _one_of(raw: Any, allowed: tuple[str, ...], where: str) -> str | None:
+    if raw is None:
+        return None
+    if raw not in allowed:
+        raise SpecError(f"{where}: {raw!r} is not one of Yida's ({', '.join(allowed)})")
+    return str(raw)
+
+
 def _require(mapping: Any, key: str, where: str) -> Any:
     if not isinstance(mapping, dict) or key not in mapping or mapping[key] in (None, ""):
         raise SpecError(f"{where}: '{key}' is required")
@@ -287,7 +357,8 @@ def parse_ddl_columns(ddl: str) -> dict[str, TableColumn]:
 
 
 def _source(raw: Any, where: str) -> FormSource:
-    fields_raw = _require(raw, "fields", where)
+    raw = _mapping(raw, where, "source")
+    fields_raw = _mapping(_require(raw, "fields", where), f"{where}.fields")
     fields = {
         key: _source_field(key, value, f"{where}.fields.{key}") for key, value in fields_raw.items()
     }
@@ -302,7 +373,8 @@ def _source(raw: Any, where: str) -> FormSource:
     )
 
 
-def _source_field(key: str, raw: Any, where: str) -> SourceField:
+def _source_field(key: str, raw: Any, where: str, nested: bool = False) -> SourceField:
+    raw = _mapping(raw, where, "field")
     options = raw.get("options") or {} if isinstance(raw, dict) else {}
     if not isinstance(options, dict) or not all(
         isinstance(share, int | float) and share > 0 for share in options.values()
@@ -311,6 +383,13 @@ def _source_field(key: str, raw: Any, where: str) -> SourceField:
     maximum = raw.get("maximum", 20000) if isinstance(raw, dict) else 20000
     if not isinstance(maximum, int | float) or maximum <= 0:
         raise SpecError(f"{where}.maximum: must be a positive number")
+    children_raw = _mapping(raw.get("children") or {}, f"{where}.children")
+    if children_raw and nested:
+        raise SpecError(f"{where}.children: a sub-table's component holds no sub-table")
+    children = {
+        child: _source_field(child, value, f"{where}.children.{child}", nested=True)
+        for child, value in children_raw.items()
+    }
     return SourceField(
         key,
         str(_require(raw, "label", where)),
@@ -318,24 +397,32 @@ def _source_field(key: str, raw: Any, where: str) -> SourceField:
         {str(name): float(share) for name, share in options.items()},
         str(raw.get("prefix") or ""),
         float(maximum),
+        children,
     )
 
 
 def _filters(raw: Any, where: str, source: FormSource) -> Filters:
-    search = dict(raw.get("search_fields") or {}) if isinstance(raw, dict) else {}
+    raw = _mapping(raw, where, "filters")
+    search = dict(_mapping(raw.get("search_fields") or {}, f"{where}.search_fields"))
     for key in search:
         if key not in source.fields:
             raise SpecError(f"{where}.search_fields: '{key}' is not a field of source.fields")
     lookback = raw.get("lookback_days", 25) if isinstance(raw, dict) else 25
     if not isinstance(lookback, int) or lookback < 1:
         raise SpecError(f"{where}.lookback_days: must be a positive whole number")
-    return Filters(search, raw.get("instance_status"), raw.get("approved_result"), lookback)
+    return Filters(
+        search,
+        _one_of(raw.get("instance_status"), INSTANCE_STATUSES, f"{where}.instance_status"),
+        _one_of(raw.get("approved_result"), APPROVED_RESULTS, f"{where}.approved_result"),
+        lookback,
+    )
 
 
 def _formats(raw: Any, where: str, source: FormSource) -> list[FieldFormat]:
     rules = []
-    for index, item in enumerate(raw or []):
+    for index, item in enumerate(_list(raw or [], where)):
         here = f"{where}[{index}]"
+        item = _mapping(item, here, "format")
         rule = FieldFormat(
             str(_require(item, "old", here)),
             str(_require(item, "new", here)),
@@ -345,6 +432,7 @@ def _formats(raw: Any, where: str, source: FormSource) -> list[FieldFormat]:
             raise SpecError(
                 f"{here}: unknown format '{rule.format}' (known: {', '.join(sorted(FORMATS))})"
             )
+        _refuse_sub_table(source, rule.old, here)
         if rule.old not in source.fields:
             raise SpecError(f"{here}: old field '{rule.old}' is not a field of source.fields")
         rules.append(rule)
@@ -366,14 +454,18 @@ def _earliest(item: dict[str, Any], where: str) -> date:
         raise SpecError(f"{where}.earliest: '{raw}' is not a date (YYYY-MM-DD)") from None
 
 
-def _target(raw: Any, where: str, known_refs: set[str]) -> Target:
+def _target(
+    raw: Any, where: str, source: FormSource, known_refs: set[str], ddl: str | None
+) -> Target:
+    raw = _mapping(raw, where, "target")
     table = str(_require(raw, "table", where))
     if not re.fullmatch(r"\w+", table):
         raise SpecError(f"{where}.table: '{table}' is not a plain table name")
-    table_columns = parse_ddl_columns(read_sql(f"{table}.sql"))
+    table_columns = parse_ddl_columns(ddl if ddl is not None else read_sql(f"{table}.sql"))
     columns = []
-    for index, item in enumerate(_require(raw, "columns", where)):
+    for index, item in enumerate(_list(_require(raw, "columns", where), f"{where}.columns")):
         here = f"{where}.columns[{index}]"
+        item = _mapping(item, here, "column")
         name = str(_require(item, "name", here))
         if name not in table_columns:
             raise SpecError(
@@ -402,6 +494,7 @@ def _target(raw: Any, where: str, known_refs: set[str]) -> Target:
             _earliest(item, here),
         )
         for ref in column.refs:
+            _refuse_sub_table(source, ref, here)
             if ref not in known_refs and not ref.startswith(INSTANCE_PREFIX):
                 raise SpecError(
                     f"{here}: '{{{ref}}}' names no field (known: "
@@ -414,18 +507,36 @@ def _target(raw: Any, where: str, known_refs: set[str]) -> Target:
     return Target(table, key, columns, table_columns)
 
 
-def parse_form_spec(raw: Any, origin: str) -> FormSpec:
-    """Validate a spec's parsed YAML; ``origin`` (its file) names it in every error."""
-    if not isinstance(raw, dict):
-        raise SpecError(f"form spec {origin}: not a mapping")
+def _refuse_sub_table(source: FormSource, ref: str, where: str) -> None:
+    """A column reading a sub-table, or a component of one, has no single value to hold."""
+    table = source.sub_table_of(ref)
+    if table is not None:
+        raise SpecError(
+            f"{where}: '{{{ref}}}' is in the sub-table {table.id} ({table.label}), which is not "
+            "mapped: a form holds any number of its rows and one table row is one form"
+        )
+
+
+def parse_form_spec(raw: Any, origin: str, table_ddl: str | None = None) -> FormSpec:
+    """Validate a spec's parsed YAML; ``origin`` (its file) names it in every error.
+
+    Against its table's DDL in ``sql/``, or ``table_ddl`` (a table being written).
+    """
+    raw = _mapping(raw, f"form spec {origin}")
     name = str(raw.get("name") or Path(origin).stem)
     where = f"form spec {name} ({origin})"
+    _mapping(raw, where, "spec")
     source = _source(_require(raw, "source", where), f"{where}: source")
     filters = _filters(raw.get("filters") or {}, f"{where}: filters", source)
     formats = _formats(raw.get("formats"), f"{where}: formats", source)
     known = set(source.fields) | {rule.new for rule in formats}
-    target = _target(_require(raw, "target", where), f"{where}: target", known)
-    spec = FormSpec(name, str(raw.get("title") or name), source, filters, formats, target)
+    target = _target(_require(raw, "target", where), f"{where}: target", source, known, table_ddl)
+    example = raw.get("example", False)
+    if not isinstance(example, bool):
+        raise SpecError(f"{where}: example: expected true or false, got {example!r}")
+    spec = FormSpec(
+        name, str(raw.get("title") or name), source, filters, formats, target, example=example
+    )
     for column in target.columns:
         _check_rule_fits(spec, column, f"{where}: target.columns.{column.name}")
     return spec
@@ -439,12 +550,12 @@ def _check_rule_fits(spec: FormSpec, column: TargetColumn, where: str) -> None:
         raise SpecError(f"{where}: 'positive' needs an amount or intval value, not {value_format}")
 
 
-def load_form_spec(name_or_path: str | Path = DEFAULT_FORM) -> FormSpec:
-    """Load ``forms/<name>.yaml`` (or a path to a YAML file) and validate it."""
+def load_form_spec(name_or_path: str | Path, table_ddl: str | None = None) -> FormSpec:
+    """Load ``forms/<name>.yaml`` (or a YAML path) and validate it (``parse_form_spec``)."""
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = FORMS_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         raise SpecError(f"form spec {name_or_path}: no such file {path}")
     with path.open(encoding="utf-8") as handle:
-        return parse_form_spec(yaml.safe_load(handle), str(path))
+        return parse_form_spec(yaml.safe_load(handle), str(path), table_ddl)

@@ -14,6 +14,20 @@ from dataclasses import dataclass
 from dd_refund_pipeline.forms.spec import FormSpec
 from dd_refund_pipeline.sqlfiles import read_sql
 
+# The columns of every form's rejects table (sql/rejects_table.sql): what a reject says.
+REJECT_COLUMNS = [
+    "record_key",
+    "process_instance_id",
+    "partition_date",
+    "field",
+    "reason",
+    "raw_value",
+    # What a person can look the form up by in Yida when it has no usable id.
+    "serial_number",
+    "title",
+    "originator",
+    "created_at",
+]
 _IDENTIFIER = re.compile(r"^\w+$")
 
 

@@ -1,5 +1,5 @@
-"""A faithful DingTalk Yida emulator: a real HTTP server speaking api.dingtalk.com's protocol.
+"""``python -m dd_refund_pipeline.dingtalk.emulator``: the public command, kept where users know it.
 
-Demo backend, test double and benchmark target; see ``python -m
-dd_refund_pipeline.dingtalk.emulator --help``.
+The emulator itself is ``dd_refund_pipeline.emulator``, a test and demo tool apart from the
+runtime packages (see the import contracts in ``pyproject.toml``).
 """

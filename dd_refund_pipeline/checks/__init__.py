@@ -1,0 +1,1 @@
+"""What the per-day checks assert about a loaded day, and the names Dagster shows them under."""

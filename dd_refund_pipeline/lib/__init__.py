@@ -1,0 +1,1 @@
+"""Dagster helpers the components share: resources, partitions, run metadata, alerts, quota."""
