@@ -52,14 +52,21 @@ def test_fresh_tokens_refused_again_and_again_fail_fast(make_emulator):
 
 
 def test_retry_budget_starts_when_a_late_page_is_first_sent(make_emulator):
-    """40 pages at 5 calls/s: the last waits ~8 s in the queue, longer than the 1 s budget."""
+    """30+ pages at 3 calls/s: the failing page waits 9 s or more in the queue, longer than
+    its 5 s budget, and must still get its retry.
+
+    The budget is wider than one attempt's timeout (2 s), so a slow answer on a busy machine
+    costs an attempt, not the call: the test is about where the budget starts, not about speed.
+    """
     server = make_emulator(instances=3000)
     start, end = window(60)
     expected = expected_seed_ids(server, start, end)
     pages = -(-len(expected) // 20)
     assert pages >= 30
+    budget_s, qps = 5.0, 3
+    assert (pages - 3) / qps > budget_s + 2  # queued for longer than the budget, with margin
     server.state.update({"scripted_events": [{"at_call": pages - 2, "action": "error"}]})
-    result = scan(server, start, end, page_size=20, qps=5, max_retry_wait_s=1.0)
+    result = scan(server, start, end, page_size=20, qps=qps, max_retry_wait_s=budget_s)
     assert_exactly_once(result, expected)
     assert result.stats.retry_causes["ServiceUnavailable"] == 1
 
