@@ -141,7 +141,6 @@ def run() -> int:
     from dd_refund_pipeline.components.form_sync import project_forms
     from dd_refund_pipeline.components.lookback_schedule import range_run_request
     from dd_refund_pipeline.definitions import defs
-    from dd_refund_pipeline.lib.partitions import lookback_days
 
     # Dagster's notices about its own API's maturity are for the project's developers, not for
     # someone running the demo.
@@ -151,7 +150,7 @@ def run() -> int:
     succeeded = True
     try:
         for form in project_forms():
-            keys = lookback_days(datetime.now(tz=CHINA_TZ), form.spec.filters.lookback_days)
+            keys = form.lookback_days(datetime.now(tz=CHINA_TZ))
             print(
                 f"\n{form.job}: {keys[0]}...{keys[-1]} into {form.table_asset} at "
                 f"{safe_url(database_url())}"

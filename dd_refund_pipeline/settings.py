@@ -13,6 +13,15 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL_ENV = "DD_REFUND_DATABASE_URL"
 # The first day partition of every form (YYYY-MM-DD).
 PARTITIONS_START_ENV = "DD_REFUND_PARTITIONS_START"
+# The environment variable each timing attribute of a form's component reads in the shipped
+# ``defs.yaml`` files (and in those ``make add-form`` writes).
+TIMING_ENV = {
+    "partitions_start": PARTITIONS_START_ENV,
+    "schedule_cron": "DD_REFUND_SCHEDULE_CRON",
+    "late_changes_interval_hours": "DD_REFUND_LATE_CHANGES_INTERVAL_HOURS",
+    "deep_reconcile_cron": "DD_REFUND_DEEP_RECONCILE_CRON",
+    "deep_reconcile_days": "DD_REFUND_DEEP_RECONCILE_DAYS",
+}
 # ``on``: the worked example forms (made-up identifiers) join the code location: demo and tests.
 EXAMPLE_FORMS_ENV = "DD_REFUND_EXAMPLE_FORMS"
 # The address of one form in Yida, as a template: check samples link each form there.
@@ -21,6 +30,11 @@ YIDA_FORM_URL_EXAMPLE = (
     "https://<your-corp>.aliwork.com/{app_type}/processDetail?formInstId={process_instance_id}"
 )
 _FORM_URL_FIELDS = frozenset({"app_type", "form_uuid", "process_instance_id"})
+
+
+def timing_templates() -> dict[str, str]:
+    """The timing attributes of a ``defs.yaml``, each read from its variable by Dagster."""
+    return {attribute: f"{{{{ env.{name} }}}}" for attribute, name in TIMING_ENV.items()}
 
 
 def dagster_home() -> Path:
@@ -45,9 +59,12 @@ class BadSettingError(ValueError):
     """A setting holds a value we cannot use; the message names it and what is allowed."""
 
 
-def hours_setting(name: str, default: float) -> float:
-    """A positive number of hours from ``name`` (``default`` when unset)."""
-    raw = os.environ.get(name, "").strip()
+def hours_value(name: str, raw: str | None, default: float) -> float:
+    """A positive number of hours (``default`` when ``raw`` is unset or blank).
+
+    ``name`` says where the value came from, for the message when it is not one.
+    """
+    raw = _text(raw)
     if not raw:
         return default
     try:
@@ -56,23 +73,43 @@ def hours_setting(name: str, default: float) -> float:
         hours = float("nan")
     if not 0 < hours < float("inf"):  # NaN too
         raise BadSettingError(
-            f"{name}={raw!r}: give a number of hours greater than 0 (e.g. {name}={default:g}); "
+            f"{name} is {raw!r}: give a number of hours greater than 0 (e.g. {default:g}); "
             f"each sweep spends a list call of the monthly quota"
         )
     return hours
 
 
-def day_setting(name: str, default: str) -> str:
-    """A calendar day ``YYYY-MM-DD`` from ``name`` (``default`` when unset)."""
-    raw = os.environ.get(name, "").strip()
+def day_value(name: str, raw: str | None, default: str) -> str:
+    """A calendar day ``YYYY-MM-DD`` (``default`` when ``raw`` is unset or blank)."""
+    raw = _text(raw)
     if not raw:
         return default
     try:
         return date.fromisoformat(raw).isoformat()
     except ValueError:
         raise BadSettingError(
-            f"{name}={raw!r}: give a day as YYYY-MM-DD (e.g. {name}={default})"
+            f"{name} is {raw!r}: give a day as YYYY-MM-DD (e.g. {default})"
         ) from None
+
+
+def whole_days_value(name: str, raw: str | None, default: int) -> int:
+    """A whole number of days, at least 1 (``default`` when ``raw`` is unset or blank)."""
+    raw = _text(raw)
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise BadSettingError(f"{name} is {raw!r}: give a whole number of days (e.g. {default})")
+    return int(raw)
+
+
+def text_value(raw: str | None, default: str) -> str:
+    """A text setting, ``default`` when unset or blank (a cron string: Dagster checks it)."""
+    return _text(raw) or default
+
+
+def _text(raw: object) -> str:
+    # Dagster's templating hands a number over as one ("{{ env.X }}" with X=2 is the int 2).
+    return "" if raw is None else str(raw).strip()
 
 
 def database_url() -> str:

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from dd_refund_pipeline.checks.check_names import API_QUOTA_HEADROOM
 from dd_refund_pipeline.components import late_changes_sensor as late_changes
 from dd_refund_pipeline.definitions import defs
+from dd_refund_pipeline.defs.resources import resources
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.lib.partitions import RANGE_END_TAG, RANGE_START_TAG
 from dd_refund_pipeline.load.api_quota import MonthCount, QuotaSettings, record_calls
@@ -60,10 +61,27 @@ def test_the_projection_follows_the_pace_of_the_month():
         ("YIDA_QUOTA_SHARE_PERCENT", "170"),
     ],
 )
-def test_a_bad_quota_setting_is_named(monkeypatch, name, value):
+def test_a_bad_quota_setting_fails_the_step_naming_it(monkeypatch, name, value):
+    """Read by the ``yida`` resource through ``EnvVar``; a step fails before it spends a call."""
     monkeypatch.setenv(name, value)
-    with pytest.raises(ValueError, match=name):
-        QuotaSettings.from_env()
+    with pytest.raises(dg.Failure, match=name) as raised:
+        _yida(monkeypatch).quota()
+    assert raised.value.allow_retries is False
+
+
+def test_quota_settings_left_unset_are_the_standard_edition(monkeypatch):
+    for name in ("YIDA_MONTHLY_CALL_QUOTA", "YIDA_QUOTA_SHARE_PERCENT"):
+        monkeypatch.delenv(name, raising=False)
+    assert _yida(monkeypatch).quota() == QuotaSettings(5000, 70.0)
+    monkeypatch.setenv("YIDA_QUOTA_SHARE_PERCENT", "55%")
+    assert _yida(monkeypatch).quota() == QuotaSettings(5000, 55.0)
+
+
+def _yida(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The code location's ``yida`` resource as a run resolves it."""
+    for name in ("DINGTALK_APP_KEY", "DINGTALK_APP_SECRET", "YIDA_SYSTEM_TOKEN"):
+        monkeypatch.setenv(name, "x")
+    return resources().resources["yida"].process_config_and_initialize()
 
 
 @pytest.fixture

@@ -140,12 +140,13 @@ def test_a_spec_with_the_example_s_identifiers_is_refused_outside_the_demo(monke
     )["attributes"]
     monkeypatch.setenv("DD_REFUND_EXAMPLE_FORMS", "off")
     with pytest.raises(SpecError, match=r"made-up identifiers.*DD_REFUND_EXAMPLE_FORMS=on"):
-        YidaFormSync(**attributes).form_defs(tmp_path)
+        YidaFormSync.resolve_from_dict(attributes).form_defs(tmp_path)
     # Copied without the flag but with the example's formUuid: refused too.
     copied = tmp_path / "copied.yaml"
     text = (FORMS_DIR / "fybx_expense.yaml").read_text(encoding="utf-8")
     copied.write_text(text.replace("example: true\n", ""), encoding="utf-8")
     with pytest.raises(SpecError, match="FORM-5Q7LK2C1"):
-        YidaFormSync(**{**attributes, "form": str(copied)}).form_defs(tmp_path)
+        YidaFormSync.resolve_from_dict({**attributes, "form": str(copied)}).form_defs(tmp_path)
     monkeypatch.setenv("DD_REFUND_EXAMPLE_FORMS", "on")
-    assert YidaFormSync(**attributes).form_defs(tmp_path).table_asset == "hc_dd_fybx"
+    example = YidaFormSync.resolve_from_dict(attributes).form_defs(tmp_path)
+    assert example.table_asset == "hc_dd_fybx"

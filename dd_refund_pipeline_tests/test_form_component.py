@@ -268,6 +268,70 @@ def test_each_form_s_schedule_re_reads_its_own_look_back():
     assert expenses.job_name == "dd_expense_sync_job"
 
 
+TIMING_SETTINGS = {
+    "DD_REFUND_PARTITIONS_START": "2025-06-01",
+    "DD_REFUND_SCHEDULE_CRON": "15 1 * * *",
+    "DD_REFUND_LATE_CHANGES_INTERVAL_HOURS": "2",
+    "DD_REFUND_DEEP_RECONCILE_CRON": "0 5 * * 6",
+    "DD_REFUND_DEEP_RECONCILE_DAYS": "90",
+}
+
+
+def _timing(definitions: dg.Definitions) -> dict[str, object]:
+    """What the refund form's timing became in ``definitions``."""
+    refunds = definitions.resolve_assets_def("hc_dd_fktk").partitions_def
+    assert isinstance(refunds, dg.DailyPartitionsDefinition)
+    return {
+        "start": refunds.start.date().isoformat(),
+        "cron": definitions.resolve_schedule_def("dd_refund_daily_schedule").cron_schedule,
+        "sweep_s": definitions.resolve_sensor_def(
+            "dd_refund_late_changes"
+        ).minimum_interval_seconds,
+        "deep_cron": definitions.resolve_schedule_def(
+            "dd_refund_deep_reconcile_schedule"
+        ).cron_schedule,
+    }
+
+
+def test_a_form_s_timing_comes_from_the_environment_through_its_defs_yaml(monkeypatch):
+    """The code location, loaded twice in one process: each load reads the environment of its
+    moment (no cache keyed on it), through the ``{{ env.* }}`` templates of ``defs.yaml``."""
+    from dd_refund_pipeline.definitions import defs
+
+    for name in TIMING_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    assert _timing(defs()) == {
+        "start": "2024-01-01",
+        "cron": "30 2 * * *",
+        "sweep_s": 6 * 3600,
+        "deep_cron": "0 4 * * 0",
+    }
+    for name, value in TIMING_SETTINGS.items():
+        monkeypatch.setenv(name, value)
+    assert _timing(defs()) == {
+        "start": "2025-06-01",
+        "cron": "15 1 * * *",
+        "sweep_s": 2 * 3600,
+        "deep_cron": "0 5 * * 6",
+    }
+    # Blank is unset, as before the settings moved into the component.
+    monkeypatch.setenv("DD_REFUND_SCHEDULE_CRON", " ")
+    assert _timing(defs())["cron"] == "30 2 * * *"
+
+
+def test_a_form_may_give_its_own_timing_instead_of_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("DD_REFUND_SCHEDULE_CRON", "15 1 * * *")
+    monkeypatch.setenv("DD_REFUND_DEEP_RECONCILE_DAYS", "90")
+    attributes = yaml.safe_load(
+        (ROOT / "dd_refund_pipeline/defs/fktk_refund/defs.yaml").read_text(encoding="utf-8")
+    )["attributes"]
+    attributes.update(schedule_cron="45 3 * * *", partitions_start="2026-01-01")
+    form = YidaFormSync.resolve_from_dict(attributes).form_defs(tmp_path)
+    assert form.timing.schedule_cron == "45 3 * * *"
+    assert form.days.start.date().isoformat() == "2026-01-01"
+    assert form.timing.deep_reconcile_days == 90  # still the environment's
+
+
 def test_materialize_all_against_a_yida_with_only_the_refund_form_succeeds(
     make_emulator, mysql_url, mysql_engine, tmp_path
 ):

@@ -185,7 +185,7 @@ def test_days_without_forms_read_as_materialized_with_zero_rows(pipeline, start,
     """A holiday, a new form's first days, a year back: zero rows, every check run and passed."""
     result = materialize(pipeline, start, end)
     assert result.success
-    days = form_days.get_partition_keys_in_range(dg.PartitionKeyRange(start, end))
+    days = form_days().get_partition_keys_in_range(dg.PartitionKeyRange(start, end))
     for asset in ASSETS:
         assert {m.partition for m in result.asset_materializations_for_node(asset)} == set(days)
     table_days = result.asset_materializations_for_node("hc_dd_fktk")
@@ -406,7 +406,7 @@ def test_the_scheduled_run_covers_25_days_in_one_run(pipeline):
     ],
 )
 def test_lookback_window_at_china_midnight(tick, first, last):
-    keys = lookback_days(tick, 25)
+    keys = lookback_days(form_days(), tick, 25)
     assert (keys[0], keys[-1]) == (first, last)
     # Consecutive days: 25 of them, or all since the partitions' start.
     days = (datetime.fromisoformat(last) - datetime.fromisoformat(first)).days + 1
@@ -560,7 +560,8 @@ def _failing_days(result: dg.ExecuteInProcessResult, check: str) -> set[str]:
 def _ui_statuses(pipeline: dict[str, Any], check: str) -> dict[str, set[str]]:
     """Days per status, as the Checks tab's Partitions view reads them (the check's state)."""
     key = dg.AssetCheckKey(dg.AssetKey("hc_dd_fktk"), check)
-    state = pipeline["instance"].event_log_storage.get_asset_check_state([(key, form_days)])[key]
+    days = form_days()
+    state = pipeline["instance"].event_log_storage.get_asset_check_state([(key, days)])[key]
     return {
         status.value: set(subset.subset_value.get_partition_keys())
         for status, subset in state.subsets.items()

@@ -32,7 +32,12 @@ from dd_refund_pipeline.emulator.server import EmulatorServer
 from dd_refund_pipeline.emulator.state import EmulatorConfig
 from dd_refund_pipeline.forms.spec import load_form_spec
 from dd_refund_pipeline.lib.file_storage import FormFileStorage
-from dd_refund_pipeline.lib.partitions import RANGE_END_TAG, RANGE_START_TAG, lookback_days
+from dd_refund_pipeline.lib.partitions import (
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    form_days,
+    lookback_days,
+)
 from dd_refund_pipeline.lib.resources import DingTalkRobot, FormDatabase, YidaResource
 from dd_refund_pipeline.load.loader import DatabaseError, load_rows
 from dd_refund_pipeline.transform.instances import transform_instances
@@ -97,7 +102,7 @@ def rejects(engine: sa.Engine) -> list[tuple[str, str | None, str, str]]:
 
 
 def test_fault_drill_over_25_days(mysql_engine, mysql_url, tmp_path):
-    keys = lookback_days(TICK, 25)
+    keys = lookback_days(form_days(), TICK, 25)
     config = EmulatorConfig(
         instances=100_000,
         forms=("fktk_refund",),  # the drill runs the refund form's assets

@@ -533,7 +533,8 @@ def deep_tick(world: dict[str, Any], tick: datetime) -> Any:
     with dg.build_schedule_context(
         instance=world["instance"],
         scheduled_execution_time=tick,
-        resources={"refund_database": world["defs"].resources["refund_database"]},
+        # As the daemon gives them: the database for the estimate, Yida's for the quota.
+        resources={k: world["defs"].resources[k] for k in ("yida", "refund_database")},
     ) as context:
         return schedule.evaluate_tick(context)
 
@@ -612,6 +613,8 @@ def test_a_deep_reconciliation_of_400_days_lists_each_form_once(deep_world):
 def test_the_deep_reconciliation_skips_a_week_that_would_pass_the_quota_share(world):
     world["monkeypatch"].setenv("YIDA_MONTHLY_CALL_QUOTA", "40")
     world["monkeypatch"].setenv("YIDA_QUOTA_SHARE_PERCENT", "50")
+    # The yida resource reads them when the code location loads, as a deployment's does.
+    world["defs"] = _load_definitions()
     run(world, {RANGE_START_TAG: "2026-09-11", RANGE_END_TAG: "2026-10-26"})
     calls = list_calls(world)
     tick = deep_tick(world, DAY_1)

@@ -16,7 +16,6 @@ the estimate would pass our share of the organisation's quota.
 """
 
 import math
-import os
 
 import dagster as dg
 
@@ -30,24 +29,10 @@ from dd_refund_pipeline.components.late_changes_sensor import TRIGGER_TAG
 from dd_refund_pipeline.components.lookback_schedule import build_job
 from dd_refund_pipeline.dingtalk.query import MAX_PAGE_SIZE, ClientSettings
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
-from dd_refund_pipeline.lib.partitions import form_days, range_tags, window_label
-from dd_refund_pipeline.lib.resources import FormDatabase
-from dd_refund_pipeline.load.api_quota import QuotaSettings
+from dd_refund_pipeline.lib.partitions import range_tags, window_label
+from dd_refund_pipeline.lib.resources import FormDatabase, YidaResource
 
-CRON_ENV = "DD_REFUND_DEEP_RECONCILE_CRON"
-# Sunday 04:00 China time: after the 02:30 run, the quietest hour of the week.
-DEFAULT_CRON = "0 4 * * 0"
-DAYS_ENV = "DD_REFUND_DEEP_RECONCILE_DAYS"
-DEFAULT_DAYS = 400
 ESTIMATE_TAG = "dd_refund/estimated_list_calls"
-
-
-def days_back() -> int:
-    """How many days back the reconciliation reaches (``DD_REFUND_DEEP_RECONCILE_DAYS``)."""
-    raw = os.environ.get(DAYS_ENV, "").strip() or str(DEFAULT_DAYS)
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValueError(f"{DAYS_ENV} must be a whole number of days, not {raw!r}")
-    return int(raw)
 
 
 def old_days(keys: list[str], lookback: int, back: int) -> list[str]:
@@ -82,31 +67,32 @@ def build_deep_reconcile_schedule(
 ) -> dg.ScheduleDefinition:
     """Every week, one run of ``job`` over the form's days older than its look-back."""
     lookback = form.spec.filters.lookback_days
+    back = form.timing.deep_reconcile_days
 
     @dg.schedule(
         name=form.deep_reconcile_schedule,
         job=job,
-        cron_schedule=os.environ.get(CRON_ENV, "").strip() or DEFAULT_CRON,
+        cron_schedule=form.timing.deep_reconcile_cron,
         execution_timezone=CHINA_TZ.key,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=(
             f"Weekly: list {form.table_asset}'s days older than the {lookback}-day look-back "
-            f"({DAYS_ENV}, default {DEFAULT_DAYS} days back) in one run; forms Yida no longer "
+            f"(up to {back} days back) in one run; forms Yida no longer "
             "returns are flagged or removed (DD_REFUND_GONE_UPSTREAM), missing ones loaded. "
             "Skipped with a warning when it would push the month past the quota share."
         ),
     )
     def deep_reconcile(
-        context: dg.ScheduleEvaluationContext, refund_database: FormDatabase
+        context: dg.ScheduleEvaluationContext, yida: YidaResource, refund_database: FormDatabase
     ) -> dg.RunRequest | dg.SkipReason:
-        keys = form_days.get_partition_keys(current_time=context.scheduled_execution_time)
-        days = old_days(list(keys), lookback, days_back())
+        keys = form.days.get_partition_keys(current_time=context.scheduled_execution_time)
+        days = old_days(list(keys), lookback, back)
         if not days:
             return dg.SkipReason(f"no day older than the {lookback}-day look-back yet")
         first, last = days[0], days[-1]
         forms = refund_database.tracked_forms(form.spec, first, last)
         estimate = estimated_list_calls(forms)
-        settings = QuotaSettings.from_env()
+        settings = yida.quota()
         month = refund_database.record_api_calls(form.deep_reconcile_schedule, 0)
         cost = (
             f"{window_label(first, last)}: {forms} forms known, about {estimate} list calls; "

@@ -20,7 +20,7 @@ from dd_refund_pipeline.components.deep_reconcile_schedule import (
     build_deep_reconcile_job,
     build_deep_reconcile_schedule,
 )
-from dd_refund_pipeline.components.form_defs import FormDefs, FormNames
+from dd_refund_pipeline.components.form_defs import FormDefs, FormNames, FormTiming, Timing
 from dd_refund_pipeline.components.freshness_sensor import build_freshness_sensor
 from dd_refund_pipeline.components.instances_asset import build_instances_asset
 from dd_refund_pipeline.components.late_changes_sensor import build_late_changes_sensor
@@ -29,7 +29,7 @@ from dd_refund_pipeline.components.rows_asset import build_rows_asset
 from dd_refund_pipeline.components.table_asset import build_table_asset
 from dd_refund_pipeline.forms.spec import FORMS_DIR, FormSpec, SpecError, load_form_spec
 from dd_refund_pipeline.lib.resources import SYSTEM_TOKEN_ENV
-from dd_refund_pipeline.settings import EXAMPLE_FORMS_ENV, example_forms_on
+from dd_refund_pipeline.settings import EXAMPLE_FORMS_ENV, PROJECT_ROOT, example_forms_on
 
 DEFS_DIR = Path(__file__).resolve().parent.parent / "defs"
 # The worked examples: forms with made-up identifiers, in the code location only when
@@ -57,7 +57,7 @@ def build_form_defs(form: FormDefs) -> dg.Definitions:
 
 
 @dataclass(kw_only=True)
-class YidaFormSync(FormNames, dg.Component, dg.Resolvable):
+class YidaFormSync(FormNames, FormTiming, dg.Component, dg.Resolvable):
     """One Yida form synced into its finance table: a form spec and the names Dagster shows.
 
     Attributes:
@@ -75,6 +75,14 @@ class YidaFormSync(FormNames, dg.Component, dg.Resolvable):
         freshness_deadline: China time (HH:MM) by which yesterday's forms must be in the table.
         owners: Who answers for the form's data, shown on its three assets (emails or
             ``team:name``).
+        partitions_start: The first day a backfill can reach (YYYY-MM-DD).
+        schedule_cron: When the daily look-back run starts (cron, China time).
+        late_changes_interval_hours: Hours between the late-change sensor's sweeps.
+        deep_reconcile_cron: When the weekly deep reconciliation starts (cron, China time).
+        deep_reconcile_days: How many days back the deep reconciliation reaches.
+
+    The five timing attributes are text, unset or blank meaning the default; the shipped
+    ``defs.yaml`` files read each from the environment (``settings.TIMING_ENV``).
     """
 
     form: str
@@ -104,7 +112,8 @@ class YidaFormSync(FormNames, dg.Component, dg.Resolvable):
                 "a China time of day as HH:MM"
             )
         names = {f.name: getattr(self, f.name) for f in fields(FormNames)}
-        return FormDefs(spec=self.spec(folder), **names)
+        timing = Timing.of(self, _shown(folder / "defs.yaml"))
+        return FormDefs(spec=self.spec(folder), timing=timing, **names)
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         """The form's definitions (see ``build_form_defs``)."""
@@ -130,8 +139,15 @@ def _forms_in(folder: Path) -> list[FormDefs]:
     for path in sorted(folder.glob("*/defs.yaml")):
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
         if str(document.get("type", "")).endswith(f".{YidaFormSync.__name__}"):
-            forms.append(YidaFormSync(**document["attributes"]).form_defs(path.parent))
+            # Resolved as Dagster resolves them: the schema, and the {{ env.* }} templates.
+            component = YidaFormSync.resolve_from_dict(document["attributes"])
+            forms.append(component.form_defs(path.parent))
     return forms
+
+
+def _shown(path: Path) -> str:
+    """``path`` as a person finds it: relative to the project when it is in it."""
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
 
 
 def _example_form_uuids() -> set[str]:

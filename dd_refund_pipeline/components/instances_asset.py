@@ -19,12 +19,10 @@ from dd_refund_pipeline.dingtalk.errors import DingTalkApiError, RetryableApiErr
 from dd_refund_pipeline.dingtalk.scan_stats import ScanStats
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.forms.spec import FormSpec
-from dd_refund_pipeline.lib.partitions import form_days
 from dd_refund_pipeline.lib.quota import (
     count_calls,
     quota_check,
     quota_metadata,
-    quota_settings,
 )
 from dd_refund_pipeline.lib.resources import FormDatabase, YidaResource
 from dd_refund_pipeline.lib.run_metadata import (
@@ -86,7 +84,7 @@ def build_instances_asset(form: FormDefs) -> dg.AssetsDefinition:
     @dg.asset(
         name=form.instances_asset,
         group_name=form.group,
-        partitions_def=form_days,
+        partitions_def=form.days,
         # One run, one scan for any range: a backfill of a year costs the API what a year of
         # pages costs, not 365 scans (the monthly call quota is small).
         backfill_policy=dg.BackfillPolicy.single_run(),
@@ -125,7 +123,7 @@ def build_instances_asset(form: FormDefs) -> dg.AssetsDefinition:
             refund_database.check()
         except DatabaseError as error:
             raise dg.Failure(description=str(error), allow_retries=False) from None
-        settings = quota_settings()
+        settings = yida.quota()
         start, end = context.partition_time_window
         stats = ScanStats()
         # What this scan says of a form is dated by when it began (the sync state's rule).

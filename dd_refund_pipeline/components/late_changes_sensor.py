@@ -31,14 +31,10 @@ from dd_refund_pipeline.components.form_defs import FormDefs
 from dd_refund_pipeline.dingtalk.instance_set import InstanceSet
 from dd_refund_pipeline.dingtalk.scan_stats import ScanStats
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ, local_days
-from dd_refund_pipeline.lib.partitions import form_days, lookback_days, range_tags, window_label
-from dd_refund_pipeline.lib.quota import count_calls, quota_settings
+from dd_refund_pipeline.lib.partitions import range_tags, window_label
+from dd_refund_pipeline.lib.quota import count_calls
 from dd_refund_pipeline.lib.resources import FormDatabase, YidaResource
-from dd_refund_pipeline.settings import hours_setting
 
-INTERVAL_ENV = "DD_REFUND_LATE_CHANGES_INTERVAL_HOURS"
-# Four sweeps a day: about 120 list calls a month when nothing changes.
-INTERVAL_HOURS = hours_setting(INTERVAL_ENV, default=6)
 # Yida's search index can lag an edit by a little; a sweep starts this much before its cursor.
 SAFETY_MARGIN = timedelta(minutes=10)
 TRIGGER_TAG = "dd_refund/trigger"
@@ -218,7 +214,7 @@ def build_late_changes_sensor(
     @dg.sensor(
         name=form.late_changes_sensor,
         job=job,
-        minimum_interval_seconds=int(INTERVAL_HOURS * 3600),
+        minimum_interval_seconds=int(form.timing.late_changes_interval_hours * 3600),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Runs for the creation days of {spec.source.form_name or spec.name} forms "
         f"approved or edited after the {spec.filters.lookback_days}-day look-back window.",
@@ -238,16 +234,17 @@ def build_late_changes_sensor(
             if context.cursor
             else SweepCursor(default_start(context.instance, form, at))
         )
-        window = lookback_days(at, spec.filters.lookback_days)
+        window = form.lookback_days(at)
         if not window:
             return dg.SensorResult(skip_reason="no day before the look-back window yet")
         owed = follow_up(context.instance, form.late_changes_sensor, cursor.owed)
         # Up to and including the look-back's oldest day: today's scheduled run may have read it
         # before a change, and no later scheduled run reads it again.
         last_day = window[0]
-        created_by = form_days.time_window_for_partition_key(last_day).end
-        first = form_days.time_window_for_partition_key(form_days.get_first_partition_key()).start
-        settings = quota_settings()
+        days_def = form.days
+        created_by = days_def.time_window_for_partition_key(last_day).end
+        first = days_def.time_window_for_partition_key(days_def.get_first_partition_key()).start
+        settings = yida.quota()
         stats = ScanStats()
         try:
             result = yida.scan(

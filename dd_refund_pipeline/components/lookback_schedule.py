@@ -1,7 +1,5 @@
 """A form's job and its daily re-sync of the trailing days, as one run."""
 
-import os
-
 import dagster as dg
 
 # The type define_asset_job returns; not exported at the top level in 1.13.
@@ -11,11 +9,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import (
 
 from dd_refund_pipeline.components.form_defs import FormDefs
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
-from dd_refund_pipeline.lib.partitions import lookback_days, range_tags
-
-CRON_ENV = "DD_REFUND_SCHEDULE_CRON"
-# 02:30 China time: after midnight's approvals, before the finance team's morning.
-DEFAULT_CRON = "30 2 * * *"
+from dd_refund_pipeline.lib.partitions import range_tags
 
 
 def range_run_request(keys: list[str]) -> dg.RunRequest:
@@ -46,7 +40,7 @@ def build_lookback_schedule(
 ) -> dg.ScheduleDefinition:
     """The daily re-sync of the form's trailing days, in ONE run.
 
-    Every day at 02:30 China time (``DD_REFUND_SCHEDULE_CRON``), it re-syncs the form's
+    Every day at 02:30 China time (the component's ``schedule_cron``), it re-syncs the form's
     trailing look-back days (``filters.lookback_days`` of its spec) in ONE run.
     """
     days = form.spec.filters.lookback_days
@@ -55,7 +49,7 @@ def build_lookback_schedule(
         name=form.schedule,
         job=job,
         # Settable for a deployment whose day starts elsewhere, and for the deployment test.
-        cron_schedule=os.environ.get(CRON_ENV, "").strip() or DEFAULT_CRON,
+        cron_schedule=form.timing.schedule_cron,
         execution_timezone=CHINA_TZ.key,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description=(
@@ -66,7 +60,7 @@ def build_lookback_schedule(
         ),
     )
     def lookback(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-        keys = lookback_days(context.scheduled_execution_time, days)
+        keys = form.lookback_days(context.scheduled_execution_time)
         if not keys:
             return dg.SkipReason("no complete day since the partitions' start date yet")
         return range_run_request(keys)

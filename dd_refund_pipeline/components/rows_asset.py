@@ -8,7 +8,6 @@ import pandas as pd
 from dd_refund_pipeline.checks.check_names import INSTANCE_IDS_UNIQUE, SAMPLE_SIZE
 from dd_refund_pipeline.components.form_defs import FormDefs
 from dd_refund_pipeline.days.raw_instances import RawInstances
-from dd_refund_pipeline.lib.partitions import form_days
 from dd_refund_pipeline.lib.resources import FormDatabase
 from dd_refund_pipeline.lib.run_metadata import (
     day_counts_table,
@@ -57,7 +56,7 @@ def build_rows_asset(form: FormDefs) -> dg.AssetsDefinition:
     @dg.asset(
         name=form.rows_asset,
         group_name=form.group,
-        partitions_def=form_days,
+        partitions_def=form.days,
         backfill_policy=dg.BackfillPolicy.single_run(),
         io_manager_key="refund_storage",
         owners=form.owners,

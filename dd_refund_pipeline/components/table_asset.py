@@ -21,7 +21,6 @@ from dd_refund_pipeline.components.instances_asset import SCAN_STARTED
 from dd_refund_pipeline.days.raw_instances import RawInstances
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.forms.spec import FormSpec
-from dd_refund_pipeline.lib.partitions import form_days
 from dd_refund_pipeline.lib.resources import FormDatabase
 from dd_refund_pipeline.lib.run_metadata import (
     day_counts_table,
@@ -76,7 +75,7 @@ def check_specs(form: FormDefs) -> list[dg.AssetCheckSpec]:
 
     def per_day(name: str, description: str) -> dg.AssetCheckSpec:
         return dg.AssetCheckSpec(
-            name, asset=table, description=description, partitions_def=form_days
+            name, asset=table, description=description, partitions_def=form.days
         )
 
     return [
@@ -303,7 +302,7 @@ def build_table_asset(form: FormDefs) -> dg.AssetsDefinition:
             "rows": dg.AssetIn(form.rows_asset),
             "raw": dg.AssetIn(form.instances_asset),
         },
-        partitions_def=form_days,
+        partitions_def=form.days,
         backfill_policy=dg.BackfillPolicy.single_run(),
         check_specs=check_specs(form),
         # The per-day checks are reported as evaluations of their days, not as step outputs.

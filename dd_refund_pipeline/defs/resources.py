@@ -18,6 +18,7 @@ from dd_refund_pipeline.lib.resources import (
     FormDatabase,
     YidaResource,
 )
+from dd_refund_pipeline.load.api_quota import QUOTA_ENV, SHARE_ENV
 from dd_refund_pipeline.load.sync_state import GONE_POLICY_ENV
 from dd_refund_pipeline.settings import DATABASE_URL_ENV
 
@@ -41,6 +42,8 @@ def resources() -> dg.Definitions:
                 app_key=dg.EnvVar("DINGTALK_APP_KEY"),
                 app_secret=dg.EnvVar("DINGTALK_APP_SECRET"),
                 system_token=dg.EnvVar(SYSTEM_TOKEN_ENV),
+                monthly_call_quota=_env(QUOTA_ENV),
+                quota_share_percent=_env(SHARE_ENV),
             ),
             "refund_database": FormDatabase(
                 # Required: a run without it fails at start naming it, rather than writing a

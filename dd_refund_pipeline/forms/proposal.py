@@ -18,6 +18,7 @@ from typing import Any
 from dd_refund_pipeline.forms.components import SCALAR_KINDS, SUB_TABLE_KIND
 from dd_refund_pipeline.forms.spec import INSTANCE_PREFIX, FormSpec, TargetColumn, snake_case
 from dd_refund_pipeline.forms.yida_form import Component, YidaForm
+from dd_refund_pipeline.settings import timing_templates
 
 # The share each choice gets in the emulator until someone knows the real ones.
 EQUAL_SHARE = 1
@@ -208,6 +209,10 @@ def propose(form: YidaForm, name: str, table: str, like: FormSpec) -> Proposal:
     ]
     defs = {
         "type": "dd_refund_pipeline.components.form_sync.YidaFormSync",
-        "attributes": {**form_names(name, table), "owners": ["team:finance-data"]},
+        "attributes": {
+            **form_names(name, table),
+            "owners": ["team:finance-data"],
+            **timing_templates(),
+        },
     }
     return Proposal(spec, defs, _unmapped(form, mapper.used), decisions)

@@ -9,13 +9,16 @@ from datetime import datetime
 import dagster as dg
 
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
-from dd_refund_pipeline.settings import PARTITIONS_START_ENV, day_setting
 
-# Where backfills can start; set DD_REFUND_PARTITIONS_START to reach further back (the demo sets
-# it to its first day).
-PARTITIONS_START = day_setting(PARTITIONS_START_ENV, "2024-01-01")
+# Where a form's backfills can start unless its component says otherwise (its ``defs.yaml``
+# reads DD_REFUND_PARTITIONS_START; the demo sets that to its first day).
+DEFAULT_START = "2024-01-01"
 
-form_days = dg.DailyPartitionsDefinition(start_date=PARTITIONS_START, timezone=CHINA_TZ.key)
+
+def form_days(start: str = DEFAULT_START) -> dg.DailyPartitionsDefinition:
+    """A form's days: one partition per China calendar day of creation, from ``start``."""
+    return dg.DailyPartitionsDefinition(start_date=start, timezone=CHINA_TZ.key)
+
 
 # Dagster's run tags for a partition-range run; RunRequest has no public range argument in 1.13
 # (proposed in dagster-io/dagster#34096). The same strings as dagster._core.storage.tags.
@@ -40,6 +43,6 @@ def run_window(tags: Mapping[str, str]) -> str:
     return tags.get("dagster/partition", "unpartitioned")
 
 
-def lookback_days(at: datetime, days: int) -> list[str]:
-    """The last ``days`` complete China days before ``at`` (never the wall clock)."""
-    return list(form_days.get_partition_keys(current_time=at)[-days:])
+def lookback_days(partitions: dg.PartitionsDefinition, at: datetime, days: int) -> list[str]:
+    """The last ``days`` complete China days of ``partitions`` before ``at`` (never the clock)."""
+    return list(partitions.get_partition_keys(current_time=at)[-days:])

@@ -13,14 +13,6 @@ from dd_refund_pipeline.load.api_quota import MonthCount, QuotaSettings
 from dd_refund_pipeline.load.loader import DatabaseError
 
 
-def quota_settings() -> QuotaSettings:
-    """The quota settings; a bad value fails before any call is made, naming the setting."""
-    try:
-        return QuotaSettings.from_env()
-    except ValueError as error:
-        raise dg.Failure(description=str(error), allow_retries=False) from None
-
-
 def count_calls(
     log: logging.Logger | dg.DagsterLogManager,
     database: FormDatabase,

@@ -16,7 +16,7 @@ from dd_refund_pipeline.dingtalk.scan import scan_instances
 from dd_refund_pipeline.dingtalk.scan_stats import ScanResult, ScanStats
 from dd_refund_pipeline.forms.query import yida_query
 from dd_refund_pipeline.forms.spec import FormSpec
-from dd_refund_pipeline.load.api_quota import MonthCount, record_calls
+from dd_refund_pipeline.load.api_quota import MonthCount, QuotaSettings, record_calls
 from dd_refund_pipeline.load.loader import (
     check_connection,
     fit_to_table,
@@ -51,11 +51,23 @@ class YidaResource(dg.ConfigurableResource):
     deep_paging_cap: int = 5000
     timeout_s: float = 20.0
     max_attempts: int = 6
+    # The organisation's monthly list-call quota (0: not watched) and the share of it we may
+    # project to spend: text, as the environment gives it (``YIDA_MONTHLY_CALL_QUOTA``,
+    # ``YIDA_QUOTA_SHARE_PERCENT``); unset is the default (5000 calls, 70%).
+    monthly_call_quota: str | None = None
+    quota_share_percent: str | None = None
 
     @field_validator("base_url", mode="before")
     @classmethod
     def _base_url(cls, value: str) -> str:
         return _http_url(value, "DINGTALK_BASE_URL")
+
+    def quota(self) -> QuotaSettings:
+        """The quota settings; a bad value fails before any call is made, naming the setting."""
+        try:
+            return QuotaSettings.parse(self.monthly_call_quota, self.quota_share_percent)
+        except ValueError as error:
+            raise dg.Failure(description=str(error), allow_retries=False) from None
 
     def scan(
         self,

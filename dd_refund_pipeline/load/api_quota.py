@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import calendar
 import math
-import os
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -35,10 +34,13 @@ class QuotaSettings:
     share_percent: float = DEFAULT_SHARE_PERCENT
 
     @classmethod
-    def from_env(cls) -> QuotaSettings:
-        """From ``YIDA_MONTHLY_CALL_QUOTA``, ``YIDA_QUOTA_SHARE_PERCENT``; bad values name them."""
-        quota = _number(QUOTA_ENV, DEFAULT_QUOTA)
-        share = _number(SHARE_ENV, DEFAULT_SHARE_PERCENT)
+    def parse(cls, quota_text: str | None, share_text: str | None) -> QuotaSettings:
+        """From the text of ``YIDA_MONTHLY_CALL_QUOTA`` and ``YIDA_QUOTA_SHARE_PERCENT``.
+
+        Unset or blank: the default. Bad values raise ``ValueError`` naming the setting.
+        """
+        quota = _number(QUOTA_ENV, quota_text, DEFAULT_QUOTA)
+        share = _number(SHARE_ENV, share_text, DEFAULT_SHARE_PERCENT)
         if quota < 0 or quota != int(quota):
             raise ValueError(f"{QUOTA_ENV} must be a whole number of calls (0 turns the check off)")
         if not 0 < share <= 100:
@@ -51,8 +53,8 @@ class QuotaSettings:
         return self.monthly_quota * self.share_percent / 100
 
 
-def _number(name: str, default: float) -> float:
-    raw = os.environ.get(name, "").strip().rstrip("%")
+def _number(name: str, text: str | None, default: float) -> float:
+    raw = (text or "").strip().rstrip("%")
     if not raw:
         return default
     try:
