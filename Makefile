@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 FORM ?= fktk_refund
 LIKE ?= fktk_refund
 
-.PHONY: install run dev test bench lint check format emulator schema adopt add-form form-table test-fast
+.PHONY: install run dev test bench bench-quick lint check format emulator schema adopt add-form form-table test-fast
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,11 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/sync_bench.py
 	$(BIN)/python bench/load_bench.py
+
+## Both benchmarks once, small: proves they still run (CI does), not how fast.
+bench-quick: $(STAMP)
+	$(BIN)/python bench/sync_bench.py --quick
+	$(BIN)/python bench/load_bench.py --quick
 
 ## ruff (style and docstrings), mypy (types), the import contracts (lint-imports) and
 ## `dg check defs`.

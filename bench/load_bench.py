@@ -35,8 +35,8 @@ import sqlalchemy as sa
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.emulator.generator import generate_instances
 from dd_refund_pipeline.forms.spec import load_form_spec
+from dd_refund_pipeline.forms.table_sql import FormTables
 from dd_refund_pipeline.load.loader import ensure_schema, load_rows, make_engine
-from dd_refund_pipeline.sqlfiles import read_sql
 from dd_refund_pipeline.transform.instances import transform_instances
 
 SPEC = load_form_spec("fktk_refund")
@@ -78,7 +78,7 @@ def run_ours(url: str, frame: pd.DataFrame) -> None:
 def run_per_row(url: str, frame: pd.DataFrame) -> None:
     engine = make_engine(url)
     ensure_schema(engine, SPEC)
-    statement = sa.text(read_sql("upsert_hc_dd_fktk.mysql.sql"))
+    statement = sa.text(FormTables.of(SPEC).sql("upsert_rows.mysql.sql"))
     rows = frame[COLUMNS].astype(object).to_dict("records")
     with engine.begin() as conn:
         for row in rows:
@@ -175,7 +175,14 @@ def main() -> None:
         default=20_000,
         help="rows for the per-row method (its rate does not depend on N)",
     )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="5,000 rows once: a smoke run (CI), its figures not to be quoted",
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.rows, args.repeat, args.per_row = 5_000, 1, 1_000
 
     _, made = generate_instances(
         SPEC, args.rows, seed=42, as_of=datetime(2026, 11, 20, 15, tzinfo=CHINA_TZ)

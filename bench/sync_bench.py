@@ -65,13 +65,13 @@ from dd_refund_pipeline.emulator.state import (  # noqa: E402
 )
 from dd_refund_pipeline.forms.query import yida_query  # noqa: E402
 from dd_refund_pipeline.forms.spec import load_form_spec  # noqa: E402
+from dd_refund_pipeline.forms.table_sql import FormTables  # noqa: E402
 from dd_refund_pipeline.load.loader import (  # noqa: E402
     ensure_schema,
     load_batches,
     make_engine,
 )
 from dd_refund_pipeline.readahead import read_ahead  # noqa: E402
-from dd_refund_pipeline.sqlfiles import read_sql  # noqa: E402
 from dd_refund_pipeline.transform.window import transform_batches  # noqa: E402
 from dd_refund_pipeline_tests.ground_truth import materialize_command  # noqa: E402
 
@@ -197,7 +197,7 @@ def run_seed(base: str, db: str) -> dict[str, float]:
     transformed = time.perf_counter()
     engine = make_engine(db)
     ensure_schema(engine, SPEC)
-    statement = sa.text(read_sql("upsert_hc_dd_fktk.mysql.sql"))
+    statement = sa.text(FormTables.of(SPEC).sql("upsert_rows.mysql.sql"))
     rows = clean[SPEC.target.column_names].astype(object).to_dict("records")
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for row in rows:  # one request per record, as the platform writes
@@ -556,12 +556,19 @@ def main() -> None:
         help="Dagster's own storage for the dagster variant: SQLite (as make run) or Postgres "
         "(deploy/dagster.yaml on 127.0.0.1:5432, as a deployment)",
     )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="one repetition at 2,000 forms: a smoke run (CI), its figures not to be quoted",
+    )
     parser.add_argument("--child", choices=list(VARIANTS))
     parser.add_argument("--base")
     args = parser.parse_args()
     if args.child:
         child(args.child, args.base)
         return
+    if args.quick:
+        args.sizes, args.repeat, args.large = [2_000], 1, False
     sizes = [(size, tuple(args.variants)) for size in args.sizes]
     if args.large:
         sizes.append((200_000, tuple(v for v in args.variants if v != "seed")))
