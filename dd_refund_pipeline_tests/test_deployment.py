@@ -5,7 +5,8 @@ all sharing ``deploy/dagster.yaml`` on a scratch Postgres database.
 Protected: a 5-day backfill launched through the webserver's GraphQL API runs as ONE run under
 the daemon and leaves the table exact; its metadata is readable over GraphQL; the daemon
 evaluates the schedule (its cron set by DD_REFUND_SCHEDULE_CRON) and the sensors, whose tick logs
-say when no robot is configured. Every process is stopped at the end, also on failure.
+say when no robot is configured; nothing the webserver serves for the run holds a secret. Every
+process is stopped at the end, also on failure.
 """
 
 from __future__ import annotations
@@ -169,6 +170,24 @@ SENSOR_TICKS = """query($name: String!) { sensorOrError(sensorSelector: {
   sensorName: $name}) { ... on Sensor { sensorState { status ticks(limit: 20) {
     status skipReason runIds logEvents { events { message } } } } } } }"""
 
+# Everything the webserver serves about a run and the code location's resources: what a person
+# with the UI open (there is no login) can read.
+EVERYTHING_OF_A_RUN = """query($runId: ID!) {
+  runOrError(runId: $runId) { ... on Run { runConfigYaml tags { key value } } }
+  logsForRun(runId: $runId, limit: 20000) { ... on EventConnection { events {
+    __typename
+    ... on MessageEvent { message }
+    ... on DisplayableEvent { label description metadataEntries { ...entry } }
+    ... on ExecutionStepFailureEvent { error { message stack causes { message stack } } } } } }
+  allTopLevelResourceDetailsOrError(repositorySelector: {
+    repositoryName: "__repository__", repositoryLocationName: "dd_refund_pipeline"}) {
+    ... on ResourceDetailsList { results { name configuredValues { key value type } } } }
+}
+fragment entry on MetadataEntry { label description __typename
+  ... on TextMetadataEntry { text } ... on JsonMetadataEntry { jsonString }
+  ... on MarkdownMetadataEntry { mdStr } ... on UrlMetadataEntry { url }
+  ... on PathMetadataEntry { path } }"""
+
 
 @pytest.fixture
 def topology(tmp_path, scratch_postgres, mysql_url) -> Iterator[dict[str, Any]]:
@@ -318,6 +337,17 @@ def test_a_backfill_through_the_webserver_runs_once_under_the_daemon(topology):
     assert set(per_day) == set(DAYS)
     assert sum(per_day.values()) == len(expected)
 
+    # No secret in anything the webserver serves for the run: its config, tags, every event
+    # (messages, metadata, errors), nor in the resources' configured values (names of EnvVars).
+    served = json.dumps(graphql(EVERYTHING_OF_A_RUN, runId=run["runId"]), ensure_ascii=False)
+    # The query read something: the events, their metadata, the run's config.
+    assert '"events": [' in served and "api_list_calls" in served and "runConfigYaml" in served
+    config = emulator.state.config
+    secrets = [config.app_secret, config.system_token, *emulator.state.issued_tokens]
+    assert emulator.state.issued_tokens  # the run did take access tokens
+    assert [secret for secret in secrets if secret in served] == []
+    assert "DINGTALK_APP_SECRET" in served  # the resource shows the variable's name instead
+
     # The schedule, on the daemon, with its cron from DD_REFUND_SCHEDULE_CRON (every minute).
     def scheduled_run() -> dict[str, Any] | None:
         runs = graphql(RUNS_WITH_TAG, key="dagster/schedule_name", value="dd_refund_daily_schedule")
@@ -406,3 +436,35 @@ def test_the_telemetry_uploader_is_off_in_every_process_the_deployment_starts():
     assert image_environment()["DAGSTER_HOME"] == "/opt/dagster/dagster_home"
     for service in ("dagsterWebserver", "dagsterDaemon"):
         assert helm_environment(service).get("DAGSTER_DISABLE_TELEMETRY") == "1", service
+
+
+def test_the_helm_values_keep_the_webserver_inside_the_cluster():
+    """It has no login: no public Service type and no ingress unless a person adds the
+    authenticating proxy (docs/deploying.md, "Who can reach the webserver")."""
+    values = yaml.safe_load((DEPLOY / "helm" / "values.yaml").read_text(encoding="utf-8"))
+    assert values["dagsterWebserver"]["service"]["type"] == "ClusterIP"
+    assert values["ingress"]["enabled"] is False
+
+
+def test_the_image_runs_as_an_unprivileged_user_that_cannot_change_the_code():
+    """The code server (and every run pod, same image) is user 10001, not root; the code and SQL
+    are root's, so a compromised process cannot rewrite what later runs execute."""
+    lines = [
+        line.strip()
+        for line in (DEPLOY / "Dockerfile").read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    users = [line.split()[1] for line in lines if line.startswith("USER ")]
+    assert users and users[-1] == "dagster"
+    [useradd] = [line for line in lines if "useradd" in line]
+    uid = re.search(r"--uid (\d+)", useradd)
+    assert uid is not None and int(uid.group(1)) >= 1000
+    copies = [
+        line for line in lines if line.startswith("COPY ") and "requirements.lock" not in line
+    ]
+    code = [line for line in copies if "dd_refund_pipeline" in line or " sql " in line]
+    assert len(code) == 2 and all("--chown=root:root" in line for line in code)
+    # USER comes before CMD: the command itself never runs as root.
+    assert lines.index(f"USER {users[-1]}") < next(
+        i for i, line in enumerate(lines) if line.startswith("CMD ")
+    )
