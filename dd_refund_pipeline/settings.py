@@ -11,6 +11,8 @@ from urllib.parse import quote
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DATABASE_URL_ENV = "DD_REFUND_DATABASE_URL"
+# Where the day files between the assets go (a folder or an fsspec URL).
+STORAGE_URL_ENV = "DD_REFUND_STORAGE_URL"
 # The first day partition of every form (YYYY-MM-DD).
 PARTITIONS_START_ENV = "DD_REFUND_PARTITIONS_START"
 # The environment variable each timing attribute of a form's component reads in the shipped

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from dd_refund_pipeline.days.partition_files import PartitionFileStore
+from dd_refund_pipeline.days.partition_files import PartitionFileStore, StorageWriteError
 from dd_refund_pipeline.dingtalk import payload_json
 
 
@@ -22,7 +22,7 @@ def test_a_crash_mid_write_keeps_the_previous_day_file_whole(tmp_path, monkeypat
         raise OSError("disk full")
 
     monkeypatch.setattr(type(path), "write_bytes", crash_halfway)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StorageWriteError, match="disk full"):
         store.write_instances("raw", "2026-11-02", [b'{"processInstanceId":"new"}'] * 1000)
     monkeypatch.undo()
     assert [r["processInstanceId"] for r in store.read_instances("raw", "2026-11-02")] == [

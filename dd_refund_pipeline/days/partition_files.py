@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import shutil
 import uuid
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -26,6 +28,46 @@ from dd_refund_pipeline.forms.table_sql import REJECT_COLUMNS
 
 class MissingPartitionError(FileNotFoundError):
     """A partition that was never materialized was asked for."""
+
+
+class StorageWriteError(RuntimeError):
+    """A day file could not be written (a full disk, a read-only or unwritable folder).
+
+    Waiting does not fix it; the message names the folder, the file, the system's reason and,
+    where the folder is local, the free space. No file was left half-written.
+    """
+
+    def __init__(self, base: UPath, path: UPath, error: OSError) -> None:
+        self.base, self.path, self.error = base, path, error
+        free = free_bytes(path)
+        room = f"{_size(free)} free there" if free is not None else "free space unknown"
+        reason = error.strerror or str(error) or type(error).__name__
+        super().__init__(f"cannot write {path} under {base}: {reason} ({room})")
+
+
+def free_bytes(path: UPath) -> int | None:
+    """Free bytes on the local file system that holds ``path`` (None for remote storage)."""
+    if path.protocol not in ("", "file", "local"):
+        return None
+    folder = Path(path.path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def _size(count: int) -> str:
+    """``count`` bytes as a person reads them."""
+    if count < 1024:
+        return f"{count:,} bytes"
+    value = float(count)
+    for unit in ("KB", "MB", "GB"):
+        value /= 1024
+        if value < 1024:
+            return f"{value:,.1f} {unit}"
+    return f"{value / 1024:,.1f} TB"
 
 
 def _arrow_type(column: TableColumn) -> pa.DataType:
@@ -73,15 +115,25 @@ class PartitionFileStore:
         A crash mid-write must never leave a truncated day file that a later rebuild would read as
         the day's data.
         """
-        path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             partial.write_bytes(payload)
             partial.rename(path)
-        except BaseException:
+        except BaseException as error:
+            self._discard(partial)
+            if isinstance(error, OSError):
+                raise StorageWriteError(self.base, path, error) from error
+            raise
+
+    @staticmethod
+    def _discard(partial: UPath) -> None:
+        """Remove what a failed write left; a failure here must not hide the write's own."""
+        try:
             if partial.exists():
                 partial.unlink()
-            raise
+        except OSError:
+            pass
 
     def existing(self, asset: str, key: str, suffix: str) -> UPath:
         """The file of one day, or ``MissingPartitionError`` when it was never written."""

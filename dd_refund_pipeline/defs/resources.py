@@ -20,7 +20,7 @@ from dd_refund_pipeline.lib.resources import (
 )
 from dd_refund_pipeline.load.api_quota import QUOTA_ENV, SHARE_ENV
 from dd_refund_pipeline.load.sync_state import GONE_POLICY_ENV
-from dd_refund_pipeline.settings import DATABASE_URL_ENV
+from dd_refund_pipeline.settings import DATABASE_URL_ENV, STORAGE_URL_ENV
 
 
 def _env(name: str, default: Any = None) -> Any:
@@ -51,7 +51,7 @@ def resources() -> dg.Definitions:
                 url=dg.EnvVar(DATABASE_URL_ENV),
                 gone_upstream=_env(GONE_POLICY_ENV, "flag"),
             ),
-            "refund_storage": FormFileStorage(base_url=_env("DD_REFUND_STORAGE_URL")),
+            "refund_storage": FormFileStorage(base_url=_env(STORAGE_URL_ENV)),
             "dingtalk_robot": DingTalkRobot(
                 base_url=_env("DINGTALK_ROBOT_BASE_URL", DEFAULT_ROBOT_URL),
                 access_token=_env("DINGTALK_ROBOT_ACCESS_TOKEN"),

@@ -11,11 +11,12 @@ from dd_refund_pipeline.days.partition_files import (
     REJECTS_SCHEMA,
     MissingPartitionError,
     PartitionFileStore,
+    StorageWriteError,
     StoredDays,
     clean_schema,
 )
 from dd_refund_pipeline.days.raw_instances import RawInstances
-from dd_refund_pipeline.settings import dagster_home
+from dd_refund_pipeline.settings import STORAGE_URL_ENV, dagster_home
 from dd_refund_pipeline.transform.window import FormFrames
 
 CLEAN_SUFFIX, REJECTS_SUFFIX = ".parquet", ".rejects.parquet"
@@ -34,7 +35,25 @@ class FormFileStorage(dg.ConfigurableIOManager):
         return list(context.asset_partition_keys)
 
     def handle_output(self, context: dg.OutputContext, obj: RawInstances | FormFrames) -> None:
-        """Write each day of the run to its own file (a day outside the run is an error)."""
+        """Write each day of the run to its own file (a day outside the run is an error).
+
+        A file that cannot be written (a full disk, a read-only folder) fails the step at once,
+        naming the folder's setting and the free space: a retry would meet the same disk.
+        """
+        try:
+            self._write(context, obj)
+        except StorageWriteError as error:
+            raise dg.Failure(
+                description=(
+                    f"{context.asset_key.to_user_string()}: {error}. Every day file is written "
+                    f"whole or not at all, so none was left half-written. Free space there, or "
+                    f"point {STORAGE_URL_ENV} at another folder, then materialize these days "
+                    f"again."
+                ),
+                allow_retries=False,
+            ) from None
+
+    def _write(self, context: dg.OutputContext, obj: RawInstances | FormFrames) -> None:
         store, asset = self._store(), context.asset_key.to_user_string()
         keys = self._keys(context)
         if not isinstance(obj, RawInstances | FormFrames):
