@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import itertools
 import json
 import os
 import re
@@ -391,6 +392,104 @@ def test_a_backfill_through_the_webserver_runs_once_under_the_daemon(topology):
     # And on the tick list itself: a skip whose reason says so, not a tick like any other.
     reasons = [tick["skipReason"] or "" for tick in ticks("dingtalk_on_failed_checks")]
     assert any("alert NOT SENT" in reason for reason in reasons), reasons
+
+
+ALL_RUNS = """{ runsOrError { ... on Runs { results { runId status jobName
+  tags { key value } } } } }"""
+STEP_EVENTS = """query($runId: ID!) { logsForRun(runId: $runId, limit: 20000) {
+  ... on EventConnection { events { __typename ... on MessageEvent { stepKey timestamp } } } } }"""
+SCANS = ("yida_refund_instances", "yida_expense_instances")
+UNFINISHED = {"QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING", "MANAGED"}
+
+
+def _scan_spans(graphql: GraphQL, run_id: str) -> list[tuple[float, float]]:
+    """When each raw (API) step of a run held the ``yida_api`` pool: start to end, seconds."""
+    events = graphql(STEP_EVENTS, runId=run_id)["logsForRun"]["events"]
+    spans: dict[str, list[float]] = {}
+    for event in events:
+        if event.get("stepKey") in SCANS and event["__typename"] in (
+            "ExecutionStepStartEvent",
+            "ExecutionStepSuccessEvent",
+            "ExecutionStepFailureEvent",
+        ):
+            spans.setdefault(event["stepKey"], []).append(float(event["timestamp"]) / 1000)
+    return [(min(times), max(times)) for times in spans.values()]
+
+
+def test_three_overlapping_runs_converge_take_turns_at_the_api_and_count_each_call_once(
+    topology,
+):
+    """Two backfills a person launches over overlapping days and the daily schedule's 25-day
+    run (the daemon ticks it every minute here), all at once on the deployed topology: every run
+    succeeds, the scans take turns (pool ``yida_api``, limit 1, across both forms), the table ends
+    exactly Yida's for the union of their days, and ``yida_api_calls`` counts each list call the
+    API received exactly once."""
+    graphql, services, emulator = topology["graphql"], topology["services"], topology["emulator"]
+    ranges = [
+        [f"2026-10-{day}" for day in range(25, 32)] + [f"2026-11-0{day}" for day in range(1, 6)],
+        [f"2026-11-{day:02d}" for day in range(1, 13)],
+    ]
+    for days in ranges:
+        launched = graphql(
+            LAUNCH_BACKFILL,
+            params={"assetSelection": [{"path": [a]} for a in ASSETS], "partitionNames": days},
+        )["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+
+    def settled() -> list[dict[str, Any]] | None:
+        runs = graphql(ALL_RUNS)["runsOrError"]["results"]
+        tags = [{t["key"]: t["value"] for t in run["tags"]} for run in runs]
+        backfills = [run for run, tag in zip(runs, tags, strict=True) if "dagster/backfill" in tag]
+        scheduled = [
+            run
+            for run, tag in zip(runs, tags, strict=True)
+            if tag.get("dagster/schedule_name") == "dd_refund_daily_schedule"
+        ]
+        busy = any(run["status"] in UNFINISHED for run in runs)
+        return runs if len(backfills) == 2 and scheduled and not busy else None
+
+    runs = wait_for("the three runs", settled, services, 420)
+    assert {run["status"] for run in runs} == {"SUCCESS"}, services.tail("daemon")
+
+    spans = sorted(span for run in runs for span in _scan_spans(graphql, run["runId"]))
+    assert len(spans) >= 3
+    overlaps = [(a, b) for a, b in itertools.pairwise(spans) if b[0] < a[1]]
+    assert overlaps == [], "two scans held the yida_api pool at once"
+
+    scheduled_first = min(
+        t["value"]
+        for run in runs
+        for t in run["tags"]
+        if t["key"] == "dagster/asset_partition_range_start"
+        and {"key": "dagster/schedule_name", "value": "dd_refund_daily_schedule"} in run["tags"]
+    )
+    assert scheduled_first <= "2026-11-12"  # the schedule's days meet the second backfill's
+    expected = expected_rows(emulator, "2026-10-25", "2026-12-31")
+    with topology["engine"].connect() as conn:
+        stored = {
+            r[0]: tuple(r[1:])
+            for r in conn.execute(
+                sa.text(
+                    "SELECT extend_processInstanceId, order_no_new, datetime_new, qty_count, "
+                    "sales_count, status, Document_Type FROM hc_dd_fktk"
+                )
+            )
+        }
+    assert stored == expected
+
+    # Each list call the API received is counted once, whichever run or sensor sent it (the
+    # sensors keep sweeping: compare when both counters agree, within a minute).
+    def counted() -> tuple[int, int] | None:
+        with topology["engine"].connect() as conn:
+            total = conn.execute(sa.text("SELECT SUM(list_calls) FROM yida_api_calls")).scalar()
+        received = emulator.state.stats.calls["instances"]
+        return (int(total or 0), received) if int(total or 0) == received else None
+
+    calls = wait_for("the call count to match the API's", counted, services, 60)
+    print(
+        f"overlapping runs: {len(runs)} runs, {len(spans)} scans one after another, "
+        f"{len(stored)} rows exact, {calls[0]} list calls counted = {calls[1]} received"
+    )
 
 
 def test_the_image_lock_pins_what_pyproject_asks_for():
