@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 FORM ?= fktk_refund
 LIKE ?= fktk_refund
 
-.PHONY: install run dev test bench bench-quick lint check format emulator schema adopt add-form form-table test-fast
+.PHONY: install run dev test faults bench bench-quick lint check format emulator schema adopt add-form form-table test-fast
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,12 @@ form-table: $(STAMP)
 
 ## The whole test suite (needs MariaDB on 127.0.0.1:3306 and PostgreSQL on 127.0.0.1:5432).
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -m "not faults"
+
+## The orchestration faults that take minutes (a run SIGKILLed mid-load and mid-scan on the
+## deployed topology), each printing its time to recovery; not part of make test.
+faults: $(STAMP)
+	$(BIN)/pytest -q -s -m faults
 
 ## The fast tier, about a minute: spec, transform, day files, the client against the emulator,
 ## on SQLite (no MariaDB, no Dagster processes, no fault drills).

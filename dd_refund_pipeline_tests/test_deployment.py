@@ -191,8 +191,10 @@ fragment entry on MetadataEntry { label description __typename
 
 
 @pytest.fixture
-def topology(tmp_path, scratch_postgres, mysql_url) -> Iterator[dict[str, Any]]:
-    config = EmulatorConfig(instances=800, seed=5, malformed_rate=0.02)
+def topology(request, tmp_path, scratch_postgres, mysql_url) -> Iterator[dict[str, Any]]:
+    # A test may ask for more forms (indirect parametrization): a longer load to kill.
+    instances = getattr(request, "param", 800)
+    config = EmulatorConfig(instances=instances, seed=5, malformed_rate=0.02)
     with EmulatorServer(config, as_of=AS_OF) as emulator:
         home = tmp_path / "dagster_home"
         home.mkdir()
@@ -272,6 +274,25 @@ def _location_loaded(graphql: GraphQL) -> bool:
     )
 
 
+def _rows_of_days(engine: sa.Engine, days: list[str]) -> dict[str, tuple[Any, ...]]:
+    """hc_dd_fktk's rows of forms created on ``days`` (by the sync state), as expected_rows."""
+    with engine.connect() as conn:
+        synced = sa.text(
+            "SELECT process_instance_id FROM hc_dd_fktk_sync WHERE partition_date IN :d"
+        )
+        keys = {
+            r[0]
+            for r in conn.execute(synced.bindparams(sa.bindparam("d", expanding=True)), {"d": days})
+        }
+        rows = conn.execute(
+            sa.text(
+                "SELECT extend_processInstanceId, order_no_new, datetime_new, qty_count, "
+                "sales_count, status, Document_Type FROM hc_dd_fktk"
+            )
+        )
+        return {r[0]: tuple(r[1:]) for r in rows if r[0] in keys}
+
+
 def _metadata(entries: list[dict[str, Any]]) -> dict[str, Any]:
     return {e["label"]: e.get("intValue", e.get("text")) for e in entries}
 
@@ -301,25 +322,7 @@ def test_a_backfill_through_the_webserver_runs_once_under_the_daemon(topology):
 
     # The table holds exactly the forms of those days.
     expected = expected_rows(emulator, DAYS[0], DAYS[-1])
-    with topology["engine"].connect() as conn:
-        synced = sa.text(
-            "SELECT process_instance_id FROM hc_dd_fktk_sync WHERE partition_date IN :d"
-        )
-        keys = {
-            r[0]
-            for r in conn.execute(synced.bindparams(sa.bindparam("d", expanding=True)), {"d": DAYS})
-        }
-        stored = {
-            r[0]: tuple(r[1:])
-            for r in conn.execute(
-                sa.text(
-                    "SELECT extend_processInstanceId, order_no_new, datetime_new, qty_count, "
-                    "sales_count, status, Document_Type FROM hc_dd_fktk"
-                )
-            )
-            if r[0] in keys
-        }
-    assert keys == set(expected) and stored == expected
+    assert _rows_of_days(topology["engine"], DAYS) == expected
 
     # What the UI shows, read over GraphQL: the scan's cost and quota, the rows per day.
     scans = graphql(MATERIALIZATIONS, path=["yida_refund_instances"])["assetOrError"]
@@ -489,6 +492,75 @@ def test_three_overlapping_runs_converge_take_turns_at_the_api_and_count_each_ca
     print(
         f"overlapping runs: {len(runs)} runs, {len(spans)} scans one after another, "
         f"{len(stored)} rows exact, {calls[0]} list calls counted = {calls[1]} received"
+    )
+
+
+RUN_MESSAGES = """query($runId: ID!) { logsForRun(runId: $runId, limit: 20000) {
+  ... on EventConnection { events { __typename ... on MessageEvent { message stepKey } } } } }"""
+RUN_STATUS = """query($runId: ID!) { runOrError(runId: $runId) { ... on Run { status } } }"""
+
+
+def _events(graphql: GraphQL, run_id: str) -> list[dict[str, Any]]:
+    return graphql(RUN_MESSAGES, runId=run_id)["logsForRun"]["events"]
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize("topology", [30_000], indirect=True)
+@pytest.mark.parametrize("step", ["hc_dd_fktk", "yida_refund_instances"])
+def test_a_run_killed_mid_step_is_failed_retried_and_the_table_ends_exact(topology, step):
+    """SIGKILL to the run's process as ``step`` (the load, or the scan) starts, as an OOM kill or
+    a lost pod would: the code server reports the run failed, the daemon's run retry (one, for
+    crashed runs: deploy/dagster.yaml) runs it again from the failed step, the yida_api slot of a
+    scan killed mid-way is freed (free_slots_after_run_end_seconds), and the table ends exactly
+    Yida's. Prints the time from the kill to the exact table."""
+    graphql, services, emulator = topology["graphql"], topology["services"], topology["emulator"]
+    days = [f"2026-11-{day:02d}" for day in range(1, 21)]
+    launched = graphql(
+        LAUNCH_BACKFILL,
+        params={"assetSelection": [{"path": [a]} for a in ASSETS], "partitionNames": days},
+    )["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+
+    def started() -> tuple[str, int] | None:
+        backfill = graphql(BACKFILL, id=launched["backfillId"])["partitionBackfillOrError"]
+        for run in backfill["runs"]:
+            events = _events(graphql, run["runId"])
+            begun = any(
+                e["__typename"] == "ExecutionStepStartEvent" and e.get("stepKey") == step
+                for e in events
+            )
+            pids = [
+                re.search(r"Started process for run \(pid: (\d+)\)", e.get("message") or "")
+                for e in events
+            ]
+            pid = next((int(m.group(1)) for m in pids if m), None)
+            if begun and pid:
+                return run["runId"], pid
+        return None
+
+    run_id, pid = wait_for(f"{step} to start", started, services, 240)
+    os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+
+    events = _events(graphql, run_id)
+    assert not any(
+        e["__typename"] == "ExecutionStepSuccessEvent" and e.get("stepKey") == step for e in events
+    ), f"{step} had finished before the kill"
+
+    def retried() -> dict[str, Any] | None:
+        runs = graphql(RUNS_WITH_TAG, key="dagster/parent_run_id", value=run_id)
+        results = runs["runsOrError"]["results"]
+        return next((r for r in results if r["status"] in ("SUCCESS", "FAILURE")), None)
+
+    retry = wait_for("the run's retry", retried, services, 600)
+    recovered_s = time.monotonic() - killed_at
+    assert graphql(RUN_STATUS, runId=run_id)["runOrError"]["status"] == "FAILURE"
+    assert retry["status"] == "SUCCESS", services.tail("daemon")
+    expected = expected_rows(emulator, days[0], days[-1])
+    assert _rows_of_days(topology["engine"], days) == expected
+    print(
+        f"killed mid {step}: run failed and retried, {len(expected)} rows exact "
+        f"{recovered_s:.0f} s after the kill"
     )
 
 
