@@ -54,7 +54,8 @@ test: $(STAMP)
 	$(BIN)/pytest -q -m "not faults"
 
 ## The orchestration faults that take minutes (a run SIGKILLed mid-load and mid-scan on the
-## deployed topology), each printing its time to recovery; not part of make test.
+## deployed topology, MariaDB away past the retries), each printing its time to recovery; not
+## part of make test.
 faults: $(STAMP)
 	$(BIN)/pytest -q -s -m faults
 

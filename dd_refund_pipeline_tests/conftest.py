@@ -57,6 +57,7 @@ WHOLE_SUITE_FIXTURES = frozenset({"mysql_url", "mysql_engine"})
 WHOLE_SUITE_FILES = frozenset(
     {
         "test_deployment.py",
+        "test_database_restart.py",
         "test_reliability.py",
         "test_orchestration.py",
         "test_table_follows_yida.py",
