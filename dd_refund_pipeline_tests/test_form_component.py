@@ -359,3 +359,16 @@ def test_materialize_all_against_a_yida_with_only_the_refund_form_succeeds(
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "yida_expense_instances" not in done.stdout + done.stderr
     assert table(mysql_engine) == expected_rows(server, DAYS[0], DAYS[-1])
+
+
+def test_every_shipped_defs_yaml_reads_its_timing_from_the_documented_variables():
+    """The error messages and the README name TIMING_ENV's variables: the shipped forms (and
+    what make add-form writes, ``timing_templates``) must read exactly those."""
+    from dd_refund_pipeline.settings import timing_templates
+
+    shipped = sorted((ROOT / "dd_refund_pipeline").glob("*/*/defs.yaml"))
+    forms = [yaml.safe_load(p.read_text(encoding="utf-8"))["attributes"] for p in shipped]
+    forms = [attributes for attributes in forms if "form" in attributes]
+    assert len(forms) >= 2
+    for attributes in forms:
+        assert {k: attributes.get(k) for k in timing_templates()} == timing_templates()
