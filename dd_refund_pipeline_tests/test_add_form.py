@@ -26,7 +26,7 @@ from dd_refund_pipeline.dingtalk.query import YidaCredentials
 from dd_refund_pipeline.emulator.form_metadata import form_fields
 from dd_refund_pipeline.emulator.generator import DETAILS_FIELD, REASON_FIELD
 from dd_refund_pipeline.forms import scaffold
-from dd_refund_pipeline.forms.spec import FORMS_DIR, SpecError, load_form_spec, parse_form_spec
+from dd_refund_pipeline.forms.spec import SpecError, form_folder, load_form_spec, parse_form_spec
 from dd_refund_pipeline.forms.table_ddl import mysql_ddl
 from dd_refund_pipeline.forms.yida_form import FIELD_ID, read_form, serial_rule
 from dd_refund_pipeline_tests.conftest import examples
@@ -42,8 +42,28 @@ from dd_refund_pipeline_tests.test_form_component import (
     expected_expense_rows,
 )
 
-EXPENSE = load_form_spec(FORMS_DIR / "fybx_expense.yaml")
+EXPENSE = load_form_spec("fybx_expense")
 NAME = "fybx_claims"
+
+
+def written_spec(root: Path, name: str = NAME) -> dict[str, Any]:
+    """The ``spec:`` of the form folder ``defs/<name>`` under ``root``, as parsed YAML."""
+    defs = root / "dd_refund_pipeline/defs" / name / "defs.yaml"
+    return yaml.safe_load(defs.read_text(encoding="utf-8"))["attributes"]["spec"]
+
+
+def rewrite_spec(root: Path, change: Any, name: str = NAME) -> None:
+    """Edit the spec in ``defs/<name>/defs.yaml`` under ``root`` as a person would."""
+    defs = root / "dd_refund_pipeline/defs" / name / "defs.yaml"
+    document = yaml.safe_load(defs.read_text(encoding="utf-8"))
+    change(document["attributes"]["spec"])
+    defs.write_text(yaml.safe_dump(document, allow_unicode=True, sort_keys=False), "utf-8")
+
+
+def example_spec() -> dict[str, Any]:
+    """The worked example's ``spec:`` as parsed YAML."""
+    defs = form_folder("fybx_expense") / "defs.yaml"
+    return yaml.safe_load(defs.read_text(encoding="utf-8"))["attributes"]["spec"]
 
 
 def credentials_env(server) -> dict[str, str]:
@@ -151,9 +171,9 @@ def test_the_scaffold_writes_the_spec_table_and_component_and_says_what_is_left(
         tmp_path, "new", "--form-uuid", EXPENSE_FORM_UUID, "--name", NAME, capsys=capsys
     )
     assert code == 0, err
-    spec_path = tmp_path / "dd_refund_pipeline/forms/fybx_claims.yaml"
-    ddl = (tmp_path / "sql/hc_dd_fybx_claims.sql").read_text(encoding="utf-8")
-    spec = parse_form_spec(yaml.safe_load(spec_path.read_text(encoding="utf-8")), "x", ddl)
+    folder = tmp_path / "dd_refund_pipeline/defs/fybx_claims"
+    assert sorted(p.name for p in folder.iterdir()) == ["defs.yaml", "hc_dd_fybx_claims.sql"]
+    spec = load_form_spec(folder)
     # Every component with its label and kind, choices, the serial's prefix: as Yida said.
     for field in EXPENSE.source.fields.values():
         got = spec.source.fields[field.id]
@@ -166,9 +186,8 @@ def test_the_scaffold_writes_the_spec_table_and_component_and_says_what_is_left(
     assert spec.source.form_uuid == EXPENSE_FORM_UUID
     assert spec.target.column("order_no_new").pattern == r"^FYBX\d{8}\d{3,}$"
     assert spec.filters.search_fields == {}  # which forms count is a person's decision
-    defs = yaml.safe_load((tmp_path / "dd_refund_pipeline/defs/fybx_claims/defs.yaml").read_text())
+    defs = yaml.safe_load((folder / "defs.yaml").read_text(encoding="utf-8"))
     assert defs["attributes"]["form"] == NAME
-    assert (tmp_path / "sql/sqlite/hc_dd_fybx_claims.sql").is_file()
     # The sub-table and the list-valued components are named as not mapped, with the children.
     assert "tableField_lgkiepk5 费用明细 (TableField): a sub-table, not mapped" in out
     assert "textField_lgkiepk6 费用项目" in out and "numberField_lgkiepk7 金额" in out
@@ -229,17 +248,13 @@ def test_the_system_token_in_a_metadata_get_never_reaches_the_logs(yida_env, tmp
 
 def test_the_table_is_written_again_only_where_the_scaffold_wrote_it(yida_env, tmp_path, capsys):
     run_scaffold(tmp_path, "new", "--form-uuid", EXPENSE_FORM_UUID, "--name", NAME, capsys=capsys)
-    spec_path = tmp_path / "dd_refund_pipeline/forms/fybx_claims.yaml"
-    raw = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
-    raw["target"]["columns"][-1]["name"] = "reason"
-    spec_path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    rewrite_spec(tmp_path, lambda spec: spec["target"]["columns"][-1].update(name="reason"))
+    ddl = tmp_path / "dd_refund_pipeline/defs/fybx_claims/hc_dd_fybx_claims.sql"
     code, _, err = run_scaffold(tmp_path, "table", "--name", NAME, capsys=capsys)
     assert code == 0, err
-    assert "`reason` VARCHAR(1000) NULL COMMENT '事由'" in (
-        tmp_path / "sql/hc_dd_fybx_claims.sql"
-    ).read_text(encoding="utf-8")
+    assert "`reason` VARCHAR(1000) NULL COMMENT '事由'" in ddl.read_text(encoding="utf-8")
     # A table the team already has (hand-written DDL) is adopted, never rewritten.
-    (tmp_path / "sql/hc_dd_fybx_claims.sql").write_text("CREATE TABLE x (a INT);")
+    ddl.write_text("CREATE TABLE x (a INT);")
     code, _, err = run_scaffold(tmp_path, "table", "--name", NAME, capsys=capsys)
     assert code == 2 and "was not written by make add-form" in err
 
@@ -247,8 +262,14 @@ def test_the_table_is_written_again_only_where_the_scaffold_wrote_it(yida_env, t
 # -- sub-tables --------------------------------------------------------------------------------
 
 
+def load_spec(raw: dict[str, Any]) -> Any:
+    """The example's spec edited to ``raw``, resolved against the example's own table."""
+    ddl = (form_folder("fybx_expense") / "hc_dd_fybx.sql").read_text(encoding="utf-8")
+    return parse_form_spec("fybx_expense", raw, "x.yaml", ddl)
+
+
 def _with_sub_table(value: str, table_id: str = "tableField_x") -> dict[str, Any]:
-    raw = yaml.safe_load((FORMS_DIR / "fybx_expense.yaml").read_text(encoding="utf-8"))
+    raw = example_spec()
     raw["source"]["fields"][table_id] = {
         "label": "费用明细",
         "kind": "table",
@@ -263,14 +284,14 @@ def test_a_spec_refuses_a_column_from_a_sub_table(value):
     with pytest.raises(
         SpecError, match=r"in the sub-table tableField_x \(费用明细\), which is not"
     ):
-        parse_form_spec(_with_sub_table(value), "x.yaml")
+        load_spec(_with_sub_table(value))
 
 
 def test_a_spec_written_from_the_emulator_is_served_back_with_no_component_twice():
     """A scaffolded spec lists the components every generated form carries: served once."""
     raw = _with_sub_table("{radioField_lh8x2kq4}", DETAILS_FIELD)
     raw["source"]["fields"][REASON_FIELD] = {"label": "事由", "kind": "text"}
-    served = form_fields(parse_form_spec(raw, "x.yaml"))
+    served = form_fields(load_spec(raw))
     ids = [c["fieldId"] for c in served]
     assert len(ids) == len(set(ids)) and REASON_FIELD in ids
     [table] = [c for c in served if c["componentName"] == "TableField"]
@@ -281,9 +302,8 @@ def test_a_spec_written_from_the_emulator_is_served_back_with_no_component_twice
 # -- end to end: the example form, recreated from Yida and synced exactly -----------------------
 
 
-def documented_edits(spec_path: Path) -> None:
+def documented_edits(raw: dict[str, Any]) -> None:
     """The edits docs/forms.md ("Adding a form") makes to the scaffold's expense spec."""
-    raw = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
     raw["filters"]["search_fields"] = {"selectField_lh8x2kq3": "是"}
     raw["filters"]["lookback_days"] = 35
     for rule in raw["formats"]:
@@ -299,7 +319,6 @@ def documented_edits(spec_path: Path) -> None:
             column["value"] = "费用报销"
         columns.append(column)
     raw["target"]["columns"] = columns
-    spec_path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), "utf-8")
 
 
 def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -323,7 +342,7 @@ def test_a_form_scaffolded_from_yida_syncs_exactly_after_the_documented_edits(
     new = [python, "-m", "dd_refund_pipeline.forms.scaffold", "new", "--like", "fktk_refund"]
     done = _run([*new, "--form-uuid", EXPENSE_FORM_UUID, "--name", NAME], copy, env)
     assert done.returncode == 0, done.stderr
-    documented_edits(copy / "dd_refund_pipeline/forms/fybx_claims.yaml")
+    rewrite_spec(copy, documented_edits)
     done = _run(
         [python, "-m", "dd_refund_pipeline.forms.scaffold", "table", "--name", NAME], copy, env
     )
@@ -349,6 +368,6 @@ def test_a_form_scaffolded_from_yida_syncs_exactly_after_the_documented_edits(
 
 def test_the_ddl_of_the_example_spec_is_what_its_hand_written_table_holds():
     """A table written from the example's spec holds every column the spec writes."""
-    raw = yaml.safe_load((FORMS_DIR / "fybx_expense.yaml").read_text(encoding="utf-8"))
-    written = parse_form_spec(raw, "x.yaml", mysql_ddl(raw)).target.columns
+    raw = example_spec()
+    written = parse_form_spec("fybx_expense", raw, "x.yaml", mysql_ddl(raw)).target.columns
     assert [c.name for c in written] == EXPENSE.target.column_names

@@ -133,20 +133,17 @@ def test_a_spec_with_the_example_s_identifiers_is_refused_outside_the_demo(monke
     import yaml
 
     from dd_refund_pipeline.components.form_sync import YidaFormSync
-    from dd_refund_pipeline.forms.spec import FORMS_DIR, SpecError
+    from dd_refund_pipeline.forms.spec import SpecError, form_folder
 
-    attributes = yaml.safe_load(
-        (ROOT / "dd_refund_pipeline/examples/fybx_expense/defs.yaml").read_text(encoding="utf-8")
-    )["attributes"]
+    folder = form_folder("fybx_expense")
+    attributes = yaml.safe_load((folder / "defs.yaml").read_text(encoding="utf-8"))["attributes"]
     monkeypatch.setenv("DD_REFUND_EXAMPLE_FORMS", "off")
     with pytest.raises(SpecError, match=r"made-up identifiers.*DD_REFUND_EXAMPLE_FORMS=on"):
-        YidaFormSync.resolve_from_dict(attributes).form_defs(tmp_path)
+        YidaFormSync.resolve_from_dict(attributes).form_defs(folder)
     # Copied without the flag but with the example's formUuid: refused too.
-    copied = tmp_path / "copied.yaml"
-    text = (FORMS_DIR / "fybx_expense.yaml").read_text(encoding="utf-8")
-    copied.write_text(text.replace("example: true\n", ""), encoding="utf-8")
+    copied = {**attributes, "spec": {**attributes["spec"], "example": False}}
     with pytest.raises(SpecError, match="FORM-5Q7LK2C1"):
-        YidaFormSync.resolve_from_dict({**attributes, "form": str(copied)}).form_defs(tmp_path)
+        YidaFormSync.resolve_from_dict(copied).form_defs(folder)
     monkeypatch.setenv("DD_REFUND_EXAMPLE_FORMS", "on")
-    example = YidaFormSync.resolve_from_dict(attributes).form_defs(tmp_path)
+    example = YidaFormSync.resolve_from_dict(attributes).form_defs(folder)
     assert example.table_asset == "hc_dd_fybx"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -16,7 +15,8 @@ from dagster.components.testing import create_defs_folder_sandbox
 from dd_refund_pipeline.components.form_sync import YidaFormSync
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.emulator.server import EmulatorServer
-from dd_refund_pipeline.forms.spec import FORMS_DIR, load_form_spec
+from dd_refund_pipeline.forms.spec import form_folder, load_form_spec
+from dd_refund_pipeline.forms.spec_model import FormSpecModel
 from dd_refund_pipeline.lib.partitions import range_tags
 from dd_refund_pipeline_tests.ground_truth import (
     ROOT,
@@ -116,7 +116,7 @@ def test_the_second_form_is_its_own_group_job_schedule_and_sensors(location):
         assert location.resolve_assets_def(name).op.pool == "yida_api"
 
 
-EXPENSE = load_form_spec(FORMS_DIR / "fybx_expense.yaml")
+EXPENSE = load_form_spec("fybx_expense")
 
 
 def expected_expense_rows(
@@ -177,18 +177,15 @@ def test_both_forms_materialize_exactly_in_one_instance(
         ]
 
 
-def _typo_spec(tmp_path: Path) -> Path:
-    text = (FORMS_DIR / "fybx_expense.yaml").read_text(encoding="utf-8")
-    typo = tmp_path / "typo_expense.yaml"
-    typo.write_text(text.replace("format: dateTime}", "format: datetime}"), encoding="utf-8")
-    return typo
+def example_attributes() -> dict[str, Any]:
+    """The worked example's ``defs.yaml`` attributes (its names, timing and spec), parsed."""
+    text = (form_folder("fybx_expense") / "defs.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)["attributes"]
 
 
-def test_a_spec_typo_stops_the_load_naming_the_file_and_the_field(tmp_path):
-    typo = _typo_spec(tmp_path)
-    attributes = yaml.safe_load(
-        (ROOT / "dd_refund_pipeline/examples/fybx_expense/defs.yaml").read_text(encoding="utf-8")
-    )["attributes"]
+def test_a_spec_typo_stops_the_load_naming_the_file_and_the_field():
+    attributes = example_attributes()
+    attributes["spec"]["formats"][0]["format"] = "datetime"
     with create_defs_folder_sandbox() as sandbox:
         folder = sandbox.defs_folder_path / "typo_form"
         folder.mkdir()
@@ -196,7 +193,7 @@ def test_a_spec_typo_stops_the_load_naming_the_file_and_the_field(tmp_path):
             yaml.safe_dump(
                 {
                     "type": f"{YidaFormSync.__module__}.YidaFormSync",
-                    "attributes": {**attributes, "form": str(typo)},
+                    "attributes": attributes,
                 },
                 allow_unicode=True,
             ),
@@ -205,9 +202,9 @@ def test_a_spec_typo_stops_the_load_naming_the_file_and_the_field(tmp_path):
         with pytest.raises(Exception) as raised, sandbox.build_all_defs():
             pass
     text = "".join(str(error) for error in _chain(raised.value))
-    assert str(typo) in text
-    assert "formats[0]: unknown format 'datetime'" in text
-    assert "typo_form" in text  # Dagster names the component's folder too
+    assert "typo_form/defs.yaml" in text
+    assert "attributes.spec.formats.0.format" in text
+    assert "Input should be 'date', 'dateTime', 'string', 'intval' or 'amount'" in text
 
 
 def _chain(error: BaseException) -> list[BaseException]:
@@ -218,12 +215,16 @@ def _chain(error: BaseException) -> list[BaseException]:
     return found
 
 
-def test_a_spec_for_another_apps_token_is_refused(tmp_path):
-    text = (FORMS_DIR / "fybx_expense.yaml").read_text(encoding="utf-8")
-    other = tmp_path / "other_app.yaml"
-    other.write_text(text.replace("YIDA_SYSTEM_TOKEN", "OTHER_APP_TOKEN"), encoding="utf-8")
+EXAMPLE_SPEC = FormSpecModel.model_validate(example_attributes()["spec"])
+
+
+def test_a_spec_for_another_apps_token_is_refused():
+    spec = example_attributes()["spec"]
+    spec["source"]["system_token_env"] = "OTHER_APP_TOKEN"
+    folder = form_folder("fybx_expense")
     component = YidaFormSync(
-        form=str(other),
+        form="fybx_expense",
+        spec=FormSpecModel.model_validate(spec),
         group="g",
         instances_asset="a",
         rows_asset="b",
@@ -235,11 +236,11 @@ def test_a_spec_for_another_apps_token_is_refused(tmp_path):
         deep_reconcile_schedule="ds",
     )
     with pytest.raises(ValueError, match=r"OTHER_APP_TOKEN.*YIDA_SYSTEM_TOKEN"):
-        component.form_defs(tmp_path)
-    component.form = "fybx_expense"
+        component.form_defs(folder)
+    component.spec = EXAMPLE_SPEC
     component.freshness_deadline = "9am"
     with pytest.raises(ValueError, match=r"defs.yaml: freshness_deadline '9am'"):
-        component.form_defs(tmp_path)
+        component.form_defs(folder)
 
 
 def test_no_python_module_names_a_column_of_the_finance_table():
@@ -319,14 +320,13 @@ def test_a_form_s_timing_comes_from_the_environment_through_its_defs_yaml(monkey
     assert _timing(defs())["cron"] == "30 2 * * *"
 
 
-def test_a_form_may_give_its_own_timing_instead_of_the_environment(monkeypatch, tmp_path):
+def test_a_form_may_give_its_own_timing_instead_of_the_environment(monkeypatch):
     monkeypatch.setenv("DD_REFUND_SCHEDULE_CRON", "15 1 * * *")
     monkeypatch.setenv("DD_REFUND_DEEP_RECONCILE_DAYS", "90")
-    attributes = yaml.safe_load(
-        (ROOT / "dd_refund_pipeline/defs/fktk_refund/defs.yaml").read_text(encoding="utf-8")
-    )["attributes"]
+    folder = form_folder("fktk_refund")
+    attributes = yaml.safe_load((folder / "defs.yaml").read_text(encoding="utf-8"))["attributes"]
     attributes.update(schedule_cron="45 3 * * *", partitions_start="2026-01-01")
-    form = YidaFormSync.resolve_from_dict(attributes).form_defs(tmp_path)
+    form = YidaFormSync.resolve_from_dict(attributes).form_defs(folder)
     assert form.timing.schedule_cron == "45 3 * * *"
     assert form.days.start.date().isoformat() == "2026-01-01"
     assert form.timing.deep_reconcile_days == 90  # still the environment's

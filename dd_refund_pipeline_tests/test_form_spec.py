@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dd_refund_pipeline.forms.spec import FORMS_DIR, SpecError, load_form_spec
+from dd_refund_pipeline.forms.spec import SpecError, form_folder, load_form_spec
 from dd_refund_pipeline.settings import TIMING_ENV
 
 
@@ -49,19 +50,27 @@ def test_the_seed_scheme_is_in_the_spec():
     assert spec.target.column("sales_count").table_column.sql_type == "DECIMAL(18,2)"
 
 
-def _spec_with(tmp_path: Path, change) -> Path:
-    """The refund spec written to ``tmp_path`` after ``change`` edits its parsed YAML."""
-    raw = yaml.safe_load((FORMS_DIR / "fktk_refund.yaml").read_text(encoding="utf-8"))
-    change(raw)
-    path = tmp_path / "broken.yaml"
-    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
-    return path
+def form_copy(tmp_path: Path, change, name: str = "fktk_refund") -> Path:
+    """A copy of form ``name``'s folder in ``tmp_path``, ``change`` having edited its spec."""
+    source = form_folder(name)
+    document = yaml.safe_load((source / "defs.yaml").read_text(encoding="utf-8"))
+    change(document["attributes"]["spec"])
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "defs.yaml").write_text(yaml.safe_dump(document, allow_unicode=True), "utf-8")
+    for ddl in source.glob("*.sql"):
+        (folder / ddl.name).write_text(ddl.read_text(encoding="utf-8"), encoding="utf-8")
+    return folder
 
 
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda r: r["formats"][0].update(format="dat"), "formats[0]: unknown format 'dat'"),
+        (
+            lambda r: r["formats"][0].update(format="dat"),
+            "spec.formats[0].format: Input should be 'date', 'dateTime', 'string', 'intval' or "
+            "'amount'",
+        ),
         (
             lambda r: r["target"]["columns"][1].update(name="order_no"),
             "'order_no' is not a column of hc_dd_fktk",
@@ -75,59 +84,126 @@ def _spec_with(tmp_path: Path, change) -> Path:
             "old field 'serialNumberField_typo' is not a field",
         ),
         (lambda r: r["target"].update(key="extend_id"), "'extend_id' is not one of the target"),
-        (lambda r: r["source"].pop("form_uuid"), "'form_uuid' is required"),
+        (lambda r: r["source"].pop("form_uuid"), "spec.source.form_uuid: Field required"),
+        (lambda r: r["source"].update(app_type=" "), "spec.source.app_type: must not be blank"),
     ],
 )
 def test_a_typo_fails_at_load_naming_spec_and_field(tmp_path, edit, message):
     with pytest.raises(SpecError) as raised:
-        load_form_spec(_spec_with(tmp_path, edit))
+        load_form_spec(form_copy(tmp_path, edit))
     assert "form spec fktk_refund" in str(raised.value)
     assert message in str(raised.value)
 
 
 def test_unknown_spec_name_is_a_clear_error():
-    with pytest.raises(SpecError, match="no such file"):
+    with pytest.raises(SpecError, match=r"no defs.yaml in defs/no_such_form/ \(forms: .*fktk_"):
         load_form_spec("no_such_form")
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda r: r.update(source=["app_type"]), r"source: expected a mapping, got a list"),
+        (
+            lambda r: r.update(source=["app_type"]),
+            r"spec.source: Input should be a valid dictionary",
+        ),
         (
             lambda r: r["source"].update(fields=["dateField_lgkieplu"]),
-            r"source.fields: expected a mapping, got a list",
+            r"spec.source.fields: Input should be a valid dictionary",
         ),
         (
             lambda r: r["filters"].update(search_fields=["selectField_lgkiepju"]),
-            r"filters.search_fields: expected a mapping, got a list",
+            r"spec.filters.search_fields: Input should be a valid dictionary",
         ),
-        (lambda r: r.update(filter={}), r"unknown key 'filter' \(known: .*filters"),
+        (
+            lambda r: r.update(filter={}),
+            r"spec.filter: Extra inputs are not permitted \(known here: title, example, source, "
+            r"filters, formats, target\)",
+        ),
         (
             lambda r: r["filters"].update(lookback=30),
-            r"filters: unknown key 'lookback' \(known: .*lookback_days",
+            r"spec.filters.lookback: Extra inputs are not permitted \(known here: .*lookback_days",
         ),
         (
             lambda r: r["target"]["columns"][0].update(fromat="amount"),
-            r"target.columns\[0\]: unknown key 'fromat'",
+            r"spec.target.columns\[0\].fromat: Extra inputs are not permitted \(known here: name, "
+            r"label, value, format,",
         ),
-        (lambda r: r["target"].update(columns={"a": 1}), r"target.columns: expected a list"),
+        (
+            lambda r: r["source"]["fields"]["numberField_lgkiepjv"].update(maximm=5),
+            r"spec.source.fields.numberField_lgkiepjv.maximm: Extra inputs are not permitted "
+            r"\(known here: label, kind, options, prefix, maximum, children\)",
+        ),
+        (
+            lambda r: r["target"].update(columns={"a": 1}),
+            r"spec.target.columns: Input should be a valid list",
+        ),
         (
             lambda r: r["filters"].update(instance_status="COMPLETE"),
-            r"filters.instance_status: 'COMPLETE' is not one of Yida's "
-            r"\(COMPLETED, ERROR, RUNNING, TERMINATED\)",
+            r"spec.filters.instance_status: Input should be 'COMPLETED', 'ERROR', 'RUNNING' or "
+            r"'TERMINATED'",
         ),
         (
             lambda r: r["filters"].update(approved_result="refuse"),
-            r"filters.approved_result: 'refuse' is not one of Yida's \(agree, disagree\)",
+            r"spec.filters.approved_result: Input should be 'agree' or 'disagree'",
+        ),
+        (
+            lambda r: r["filters"].update(lookback_days="many"),
+            r"spec.filters.lookback_days: Input should be a valid integer",
+        ),
+        (
+            lambda r: r["filters"].update(lookback_days=0),
+            r"spec.filters.lookback_days: must be a whole number of days greater than 0",
+        ),
+        (
+            lambda r: r["source"]["fields"]["selectField_lgkiepju"]["options"].update(是=0),
+            r"spec.source.fields.selectField_lgkiepju.options: each choice's share must be",
+        ),
+        (
+            lambda r: r["target"]["columns"][1].update(pattern="(FKTK"),
+            r"spec.target.columns\[1\].pattern: '\(FKTK' is not a regular expression",
+        ),
+        (
+            lambda r: r["target"]["columns"][2].update(earliest="2020-02-30"),
+            r"spec.target.columns\[2\].earliest: '2020-02-30' is not a date \(YYYY-MM-DD\)",
         ),
     ],
 )
 def test_a_malformed_spec_names_its_file_the_field_and_what_was_expected(tmp_path, change, message):
-    path = _spec_with(tmp_path, change)
+    folder = form_copy(tmp_path, change)
     with pytest.raises(SpecError, match=message) as raised:
-        load_form_spec(path)
-    assert str(path) in str(raised.value)
+        load_form_spec(folder)
+    assert str(folder / "defs.yaml") in str(raised.value)
+
+
+def test_a_spec_typo_in_dg_check_defs_names_the_file_the_line_the_field_and_the_type(tmp_path):
+    """What a person editing a form sees from Dagster's own check, not only from our loader."""
+    from dd_refund_pipeline_tests.ground_truth import ROOT
+
+    project = tmp_path / "project"
+    shutil.copytree(
+        ROOT,
+        project,
+        ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.db", ".dagster*", "bench"),
+    )
+    defs = project / "dd_refund_pipeline/defs/fktk_refund/defs.yaml"
+    text = defs.read_text(encoding="utf-8")
+    assert "\n      lookback_days: 25\n" in text
+    defs.write_text(text.replace("lookback_days: 25", "lookback_days: many"), encoding="utf-8")
+    line = defs.read_text(encoding="utf-8").splitlines().index("      lookback_days: many") + 1
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dg"), "check", "defs"],
+        cwd=project,
+        env={**os.environ, "PYTHONPATH": str(project)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode != 0
+    assert (
+        f"{defs}:{line} - dd_refund_pipeline.components.form_sync.YidaFormSync "
+        "attributes.spec.filters.lookback_days 'many' is not of type 'integer'"
+    ) in done.stdout + done.stderr
 
 
 # -- settings a person can correct from the message ----------------------------------------------

@@ -18,7 +18,6 @@ import sqlalchemy as sa
 from dd_refund_pipeline.forms.spec import load_form_spec
 from dd_refund_pipeline.load.loader import load_batches, load_rows
 from dd_refund_pipeline.load.sync_state import SyncScope, check_gone_policy
-from dd_refund_pipeline.sqlfiles import read_sql
 from dd_refund_pipeline.transform.instances import transform_instances
 from dd_refund_pipeline_tests.test_transform import amount, instance
 
@@ -270,10 +269,11 @@ def _insert_legacy(engine: sa.Engine, legacy: Any) -> None:
 
 
 def _ddl(engine: sa.Engine) -> list[str]:
+    from dd_refund_pipeline.forms.table_sql import FormTables
     from dd_refund_pipeline.sqlfiles import split_statements
 
-    name = "hc_dd_fktk.sql" if engine.dialect.name != "sqlite" else "sqlite/hc_dd_fktk.sql"
-    return split_statements(read_sql(name))
+    dialect = "sqlite" if engine.dialect.name == "sqlite" else "mysql"
+    return split_statements(FormTables.of(SPEC).create_sql("hc_dd_fktk", dialect))
 
 
 def test_a_bad_policy_is_named():

@@ -1,20 +1,24 @@
 """The form-sync component: a Yida form's spec becomes its assets, checks, schedule and sensors.
 
-Each form is one folder under ``dd_refund_pipeline/defs/`` holding a ``defs.yaml`` of this type
-(``dg check defs`` validates it; ``load_from_defs_folder`` builds it). The folder names the form
-spec and the public names of what the component builds, so that a form's asset keys, job,
-schedule and sensors never change by accident. A typo in the spec stops the code location at
-load, naming the spec's file and the field.
+Each form is one folder under ``dd_refund_pipeline/defs/``: a ``defs.yaml`` of this type holding
+the form's spec and the public names of what the component builds (so that a form's asset keys,
+job, schedule and sensors never change by accident), and its table's DDL (``<table>.sql``). The
+spec is typed attributes (``forms/spec_model.py``): ``dg check defs`` names the file, the line,
+the field and the expected type of a typo; ``load_from_defs_folder`` builds the form.
 """
 
 # No ``from __future__ import annotations`` here: dg.Resolvable reads the attributes' types.
 
+import functools
+import importlib
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Self
 
 import dagster as dg
-import yaml
+import pydantic
+from pydantic import BaseModel
 
 from dd_refund_pipeline.components.deep_reconcile_schedule import (
     build_deep_reconcile_job,
@@ -27,14 +31,17 @@ from dd_refund_pipeline.components.late_changes_sensor import build_late_changes
 from dd_refund_pipeline.components.lookback_schedule import build_job, build_lookback_schedule
 from dd_refund_pipeline.components.rows_asset import build_rows_asset
 from dd_refund_pipeline.components.table_asset import build_table_asset
-from dd_refund_pipeline.forms.spec import FORMS_DIR, FormSpec, SpecError, load_form_spec
+from dd_refund_pipeline.forms.spec import (
+    DEFS_DIR,
+    EXAMPLES_DIR,
+    FormSpec,
+    SpecError,
+    load_form_spec,
+    parse_form_spec,
+)
+from dd_refund_pipeline.forms.spec_model import FormSpecModel
 from dd_refund_pipeline.lib.resources import SYSTEM_TOKEN_ENV
 from dd_refund_pipeline.settings import EXAMPLE_FORMS_ENV, PROJECT_ROOT, example_forms_on
-
-DEFS_DIR = Path(__file__).resolve().parent.parent / "defs"
-# The worked examples: forms with made-up identifiers, in the code location only when
-# DD_REFUND_EXAMPLE_FORMS=on (the demo, the tests).
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 
 
 def build_form_defs(form: FormDefs) -> dg.Definitions:
@@ -61,8 +68,10 @@ class YidaFormSync(FormNames, FormTiming, dg.Component, dg.Resolvable):
     """One Yida form synced into its finance table: a form spec and the names Dagster shows.
 
     Attributes:
-        form: The form spec: a name in ``dd_refund_pipeline/forms`` (``fktk_refund``), or a
-            YAML path relative to this ``defs.yaml``.
+        form: The form's name (``fktk_refund``): its folder's, and the ``--form`` of the
+            command-line tools.
+        spec: The Yida form, its filters and formats, and the table's columns
+            (``forms/spec_model.py``); the table's DDL is ``<table>.sql`` in this folder.
         group: The asset group of the form's three assets (its job selects it).
         instances_asset: The raw asset (one JSON Lines file per day of Yida payloads).
         rows_asset: The cleaned rows (Parquet per day, with the rejects).
@@ -86,14 +95,12 @@ class YidaFormSync(FormNames, FormTiming, dg.Component, dg.Resolvable):
     """
 
     form: str
+    spec: FormSpecModel
 
-    def spec(self, folder: Path) -> FormSpec:
-        """The validated form spec this component syncs; ``folder`` holds its ``defs.yaml``."""
-        path = Path(self.form)
-        if path.suffix in (".yaml", ".yml"):
-            spec = load_form_spec(path if path.is_absolute() else folder / path)
-        else:
-            spec = load_form_spec(FORMS_DIR / f"{self.form}.yaml")
+    def resolved_spec(self, folder: Path) -> FormSpec:
+        """The spec against its table's DDL; ``folder`` holds its ``defs.yaml`` and DDL."""
+        origin = _shown(folder / "defs.yaml")
+        spec = parse_form_spec(self.form, self.spec.model_dump(), origin, folder=folder)
         _refuse_example_outside_the_demo(spec)
         if spec.source.system_token_env != SYSTEM_TOKEN_ENV:
             raise SpecError(
@@ -113,7 +120,34 @@ class YidaFormSync(FormNames, FormTiming, dg.Component, dg.Resolvable):
             )
         names = {f.name: getattr(self, f.name) for f in fields(FormNames)}
         timing = Timing.of(self, _shown(folder / "defs.yaml"))
-        return FormDefs(spec=self.spec(folder), timing=timing, **names)
+        return FormDefs(spec=self.resolved_spec(folder), timing=timing, **names)
+
+    @classmethod
+    def model(cls) -> type[BaseModel]:
+        """Dagster's schema of the attributes, with the spec typed all the way down.
+
+        Dagster lets every attribute be a template string too (``spec: FormSpecModel | str``);
+        a spec is never one, and with that alternative a typo deep in it is reported as the
+        whole spec matching neither. Without it, ``dg check defs`` names the field, its line
+        and the type it expected.
+        """
+        return _attributes_model(super().model())
+
+    @classmethod
+    def load(cls, attributes: BaseModel | None, context: dg.ComponentLoadContext) -> Self:
+        """The component, remembering its folder: the spec's DDL and messages are found there."""
+        component = super().load(attributes, context)
+        # Not an attribute (the schema is the defs.yaml's): where Dagster found the file.
+        setattr(component, "_folder", Path(context.path))  # noqa: B010
+        return component
+
+    @property
+    def folder(self) -> Path:
+        """The form's folder (its ``defs.yaml`` and DDL), once Dagster has loaded it."""
+        folder = getattr(self, "_folder", None)
+        if folder is None:
+            raise SpecError(f"form {self.form}: its folder is known once Dagster loads it")
+        return folder
 
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         """The form's definitions (see ``build_form_defs``)."""
@@ -130,19 +164,32 @@ def project_forms() -> list[FormDefs]:
 
 
 def example_forms() -> list[FormDefs]:
-    """The worked examples (``examples/*/defs.yaml``): the demo's and the tests' second form."""
+    """The worked examples (``examples/<form>/``): the demo's and the tests' second form."""
     return _forms_in(EXAMPLES_DIR)
 
 
+@functools.cache
+def _attributes_model(derived: type[BaseModel]) -> type[BaseModel]:
+    spec = derived.model_fields["spec"]
+    typed = pydantic.create_model(
+        derived.__name__,
+        __base__=derived,
+        spec=(FormSpecModel, pydantic.Field(description=spec.description)),
+    )
+    typed.model_config["json_schema_extra"] = derived.model_config.get("json_schema_extra")
+    return typed
+
+
+def form_tree(folder: Path) -> dg.ComponentTree:
+    """Dagster's component tree of ``defs/`` or ``examples/``: how Dagster finds the forms."""
+    module = importlib.import_module(f"dd_refund_pipeline.{folder.name}")
+    return dg.ComponentTree.from_module(defs_module=module, project_root=PROJECT_ROOT)
+
+
 def _forms_in(folder: Path) -> list[FormDefs]:
-    forms = []
-    for path in sorted(folder.glob("*/defs.yaml")):
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if str(document.get("type", "")).endswith(f".{YidaFormSync.__name__}"):
-            # Resolved as Dagster resolves them: the schema, and the {{ env.* }} templates.
-            component = YidaFormSync.resolve_from_dict(document["attributes"])
-            forms.append(component.form_defs(path.parent))
-    return forms
+    """The forms of ``folder``, loaded by Dagster (its schema, its ``{{ env.* }}`` templates)."""
+    components = form_tree(folder).get_all_components(of_type=YidaFormSync)
+    return sorted((c.form_defs(c.folder) for c in components), key=lambda form: form.spec.name)
 
 
 def _shown(path: Path) -> str:
@@ -153,8 +200,8 @@ def _shown(path: Path) -> str:
 def _example_form_uuids() -> set[str]:
     """The made-up formUuids of the worked examples' specs."""
     uuids = set()
-    for path in FORMS_DIR.glob("*.yaml"):
-        spec = load_form_spec(path)
+    for path in EXAMPLES_DIR.glob("*/defs.yaml"):
+        spec = load_form_spec(path.parent)
         if spec.example:
             uuids.add(spec.source.form_uuid)
     return uuids

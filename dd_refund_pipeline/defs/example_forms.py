@@ -1,7 +1,8 @@
 """The worked example forms (``dd_refund_pipeline/examples``), only when they are turned on.
 
 Their identifiers are made up, so they join the code location only with
-``DD_REFUND_EXAMPLE_FORMS=on`` (the demo and the tests set it).
+``DD_REFUND_EXAMPLE_FORMS=on`` (the demo and the tests set it). Dagster loads their folder as it
+loads ``defs/``.
 """
 
 import dagster as dg

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dd_refund_pipeline.forms.components import SCALAR_KINDS, SUB_TABLE_KIND
-from dd_refund_pipeline.forms.spec import INSTANCE_PREFIX, FormSpec, TargetColumn, snake_case
+from dd_refund_pipeline.forms.spec import FormSpec, TargetColumn, snake_case
+from dd_refund_pipeline.forms.spec_model import INSTANCE_PREFIX
 from dd_refund_pipeline.forms.yida_form import Component, YidaForm
 from dd_refund_pipeline.settings import timing_templates
 
@@ -177,7 +178,6 @@ def propose(form: YidaForm, name: str, table: str, like: FormSpec) -> Proposal:
     source = like.source
     filters = like.filters
     spec = {
-        "name": name,
         "title": f"dd-{form.title}-->{table}",
         "source": {
             "app_type": source.app_type,

@@ -2,12 +2,13 @@
 
 ``python -m dd_refund_pipeline.forms.scaffold new --form-uuid FORM-… --name <name>`` reads the
 app's form list and the form's field definitions through the project's client (the same token,
-QPS limit and retries as a sync; three calls), then writes
+QPS limit and retries as a sync; three calls), then writes the form's folder
+``dd_refund_pipeline/defs/<name>/``:
 
-- ``dd_refund_pipeline/forms/<name>.yaml``: the spec, every component with its label and kind,
-  choices, the serial rule's prefix; a proposed mapping in the shape of the refund form;
-- ``sql/<table>.sql`` and ``sql/sqlite/<table>.sql``: the proposed table;
-- ``dd_refund_pipeline/defs/<name>/defs.yaml``: the form's assets, job, schedule and sensors;
+- ``defs.yaml``: the form's assets, job, schedule and sensors, and its spec: every component
+  with its label and kind, choices, the serial rule's prefix; a proposed mapping in the shape of
+  the refund form;
+- ``<table>.sql``: the proposed table (the SQLite default's is derived from it);
 
 and prints what a person must still decide. ``… table --name <name>`` writes the table's DDL
 again from the edited spec. Without ``--form-uuid``, ``new`` lists the app's process forms.
@@ -31,11 +32,18 @@ from dd_refund_pipeline.dingtalk.client import YidaClient
 from dd_refund_pipeline.dingtalk.errors import DingTalkApiError
 from dd_refund_pipeline.dingtalk.query import DEFAULT_BASE_URL, YidaCredentials
 from dd_refund_pipeline.forms.proposal import Proposal, propose
-from dd_refund_pipeline.forms.spec import FORMS_DIR, FormSpec, load_form_spec
-from dd_refund_pipeline.forms.table_ddl import WRITTEN_MARK, design, mysql_ddl, sqlite_ddl
+from dd_refund_pipeline.forms.spec import (
+    DEFS_DIR,
+    FORM_FILE,
+    FormSpec,
+    SpecError,
+    load_form_spec,
+    read_form_file,
+)
+from dd_refund_pipeline.forms.table_ddl import WRITTEN_MARK, design, mysql_ddl
 from dd_refund_pipeline.forms.yida_form import YidaForm, read_form, text_of
 
-ROOT = FORMS_DIR.parent.parent
+ROOT = DEFS_DIR.parent.parent
 CREDENTIALS = ("DINGTALK_APP_KEY", "DINGTALK_APP_SECRET", "YIDA_SYSTEM_TOKEN")
 # GetInstances reads process forms (流程表单) only; a receipt form (表单) is another API.
 PROCESS = "process"
@@ -87,76 +95,69 @@ def _dump(data: Any) -> str:
     return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
 
 
-def _spec_path(root: Path, name: str) -> Path:
-    return root / "dd_refund_pipeline" / "forms" / f"{name}.yaml"
+def _folder(root: Path, name: str) -> Path:
+    return root / DEFS_DIR.relative_to(ROOT) / name
 
 
 def _targets(root: Path, name: str, table: str) -> dict[str, Path]:
-    return {
-        "spec": _spec_path(root, name),
-        "mysql": root / "sql" / f"{table}.sql",
-        "sqlite": root / "sql" / "sqlite" / f"{table}.sql",
-        "defs": root / "dd_refund_pipeline" / "defs" / name / "defs.yaml",
-    }
+    return {"defs": _folder(root, name) / FORM_FILE, "mysql": _folder(root, name) / f"{table}.sql"}
 
 
-def _spec_text(proposal: Proposal, form: YidaForm) -> str:
+def _defs_text(proposal: Proposal, form: YidaForm, name: str, table: str) -> str:
     notes = [
-        f"# {form.title} ({form.form_uuid}): written by make add-form from Yida's field list.",
-        "# Before the first run, decide:",
+        f"# {form.title} ({form.form_uuid}) into {table}: written by make add-form from Yida's "
+        "field list.",
+        "# The names of its assets, job, schedules and sensors are public: keep them once it runs.",
+        "# Before the first run, decide (in spec):",
         *(f"#   - {decision}" for decision in proposal.decisions),
         "# Choice shares are equal until you know better (the demo emulator draws by them).",
-        "# After editing target.columns: make form-table NAME=" + proposal.spec["name"],
+        f"# After editing spec.target.columns: make form-table NAME={name}",
     ]
     if proposal.unmapped:
         notes += ["# Not mapped:", *(f"#   - {line}" for line in proposal.unmapped)]
-    return "\n".join(notes) + "\n" + _dump(proposal.spec)
+    document = {**proposal.defs}
+    document["attributes"] = {**proposal.defs["attributes"], "spec": proposal.spec}
+    return "\n".join(notes) + "\n" + _dump(document)
 
 
 def write_new_form(
     form: YidaForm, name: str, table: str, like: FormSpec, root: Path, force: bool
 ) -> tuple[Proposal, dict[str, Path]]:
-    """Write the new form's four files under ``root``; refuse to overwrite without ``force``."""
+    """Write the new form's folder under ``root``; refuse to overwrite without ``force``."""
     proposal = propose(form, name, table, like)
     paths = _targets(root, name, table)
     existing = [str(p.relative_to(root)) for p in paths.values() if p.exists()]
     if existing and not force:
         raise ScaffoldError(f"{', '.join(existing)} exists already (--force writes it again)")
-    texts = {
-        "spec": _spec_text(proposal, form),
-        "mysql": mysql_ddl(proposal.spec),
-        "sqlite": sqlite_ddl(proposal.spec),
-        "defs": f"# {form.title} into {table}: its assets, job, schedule and sensors (public "
-        "names: keep them once it runs).\n" + _dump(proposal.defs),
-    }
+    texts = {"defs": _defs_text(proposal, form, name, table), "mysql": mysql_ddl(proposal.spec)}
     for part, path in paths.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(texts[part], encoding="utf-8")
-    load_form_spec(paths["spec"], texts["mysql"])  # what was written loads, or this says why
+    load_form_spec(paths["defs"].parent)  # what was written loads, or this says why
     return proposal, paths
 
 
 def write_table(name: str, root: Path) -> list[Path]:
     """Write the DDL of form ``name``'s table again from its (edited) spec."""
-    spec_path = _spec_path(root, name)
-    if not spec_path.is_file():
-        raise ScaffoldError(f"no spec {spec_path}")
-    raw = yaml.safe_load(spec_path.read_text(encoding="utf-8"))
-    table = str(raw["target"]["table"])
-    paths = _targets(root, name, table)
-    texts = {"mysql": mysql_ddl(raw), "sqlite": sqlite_ddl(raw)}
-    for part in texts:
-        path = paths[part]
-        if path.exists() and not path.read_text(encoding="utf-8").startswith(WRITTEN_MARK):
-            raise ScaffoldError(
-                f"{path} was not written by make add-form: an existing table is the team's "
-                "(make adopt), not rewritten here"
-            )
-    for part, text in texts.items():
-        paths[part].parent.mkdir(parents=True, exist_ok=True)
-        paths[part].write_text(text, encoding="utf-8")
-    load_form_spec(spec_path, texts["mysql"])  # the edited spec and its table agree, or why not
-    return [paths["mysql"], paths["sqlite"]]
+    defs_path = _folder(root, name) / FORM_FILE
+    if not defs_path.is_file():
+        raise ScaffoldError(f"no form {name}: {defs_path} does not exist")
+    raw = read_form_file(defs_path)["spec"]
+    try:
+        table = str(raw["target"]["table"])
+        text = mysql_ddl(raw)
+    except (KeyError, TypeError):
+        raise SpecError(f"{defs_path}: spec.target needs a table and its columns") from None
+    path = _targets(root, name, table)["mysql"]
+    if path.exists() and not path.read_text(encoding="utf-8").startswith(WRITTEN_MARK):
+        raise ScaffoldError(
+            f"{path} was not written by make add-form: an existing table is the team's "
+            "(make adopt), not rewritten here"
+        )
+    # The edited spec and the table agree, or this says why, before anything is written.
+    load_form_spec(defs_path.parent, text)
+    path.write_text(text, encoding="utf-8")
+    return [path]
 
 
 def _report(
@@ -168,9 +169,8 @@ def _report(
         f"Read {form.title} ({form.form_uuid}): {len(form.components)} components "
         f"({calls} API calls).",
         "Wrote:",
-        f"  {shown['spec']}  the spec",
-        f"  {shown['mysql']}, {shown['sqlite']}  the proposed table",
-        f"  {shown['defs']}  its assets, job, schedule and sensors",
+        f"  {shown['defs']}  the spec, and its assets, job, schedule and sensors",
+        f"  {shown['mysql']}  the proposed table",
         "Columns proposed:",
         *(
             f"  {c.name:<28} {c.sql_type:<14} {'NOT NULL' if c.not_null else 'NULL':<9}"

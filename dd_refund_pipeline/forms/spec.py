@@ -1,10 +1,10 @@
-"""The form spec: one declarative file that says which Yida form to read and how it maps to a table.
+"""The form spec, resolved: the Yida form to read and how it maps to a table whose DDL is known.
 
-A spec holds what the 轻易云 scheme's metadata held: the source form (appType, formUuid, userId,
-the *name* of the variable holding the systemToken), the filters, the field formats
-(``formatResponse``) and the target table's columns with their Chinese labels. It is validated
-when loaded, against the table's DDL in ``sql/``: a typo fails with the spec's name and the
-field, before anything talks to DingTalk or the database. A second form is a second YAML file.
+A form is one folder (``dd_refund_pipeline/defs/<form>/``): its ``defs.yaml`` holds the spec
+(``spec:``, typed by ``forms/spec_model.py``) beside the names Dagster shows, and ``<table>.sql``
+beside it is the table's DDL for MySQL, the one place the columns' types are written (the
+SQLite table is derived from it). Resolving a spec checks it against that DDL: a typo fails with
+the form's file and the field, before anything talks to DingTalk or the database.
 """
 
 from __future__ import annotations
@@ -13,21 +13,27 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import yaml
+from pydantic import ValidationError
 
-from dd_refund_pipeline.sqlfiles import read_sql
+from dd_refund_pipeline.forms.spec_model import (
+    EARLIEST_DAY,
+    ColumnModel,
+    FormSpecModel,
+    SubTableComponent,
+    template_refs,
+)
 
-FORMS_DIR = Path(__file__).resolve().parent
-INSTANCE_PREFIX = "instance."
-# The scheme's value formats we implement (the 轻易云 names).
-FORMATS = frozenset({"date", "dateTime", "string", "intval", "amount"})
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+# Where forms live: the code location's, and the worked examples' (on only for the demo).
+DEFS_DIR = PACKAGE_DIR / "defs"
+EXAMPLES_DIR = PACKAGE_DIR / "examples"
+FORM_FILE = "defs.yaml"
 # Validity rules a target column may carry (checked on the stored rows after each load), and the
 # suffix of the check each one becomes: ``amount`` + ``positive`` → ``amount_positive``.
 RULE_CHECKS = {"pattern": "shaped", "positive": "positive", "in_range": "in_range"}
-# The earliest date a form can carry (the ``in_range`` rule's default lower bound).
-EARLIEST_DAY = date(2000, 1, 1)
 # The SQL types of each family: how the transform casts a value, how a day file stores it, and
 # what an adopted table's column may be instead. Nowhere else names SQL types.
 INTEGER_TYPES = ("INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT")
@@ -163,7 +169,7 @@ class TargetColumn:
     @property
     def refs(self) -> list[str]:
         """The fields the value template names, in order."""
-        return [part[1:-1] for part in self.parts if _TEMPLATE_PART.fullmatch(part)]
+        return template_refs(self.value)
 
     @property
     def is_constant(self) -> bool:
@@ -207,6 +213,8 @@ class Target:
     key: str
     columns: list[TargetColumn]
     table_columns: dict[str, TableColumn]
+    # The table's DDL for MySQL (``<table>.sql`` in the form's folder): what creates it.
+    ddl: str = ""
 
     @property
     def column_names(self) -> list[str]:
@@ -281,71 +289,6 @@ def snake_case(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 
-# The keys each part of a spec may hold: anything else is a typo, named at load.
-_KEYS = {
-    "spec": ("name", "title", "example", "source", "filters", "formats", "target"),
-    "source": (
-        "app_type",
-        "form_uuid",
-        "user_id",
-        "language",
-        "form_name",
-        "system_token_env",
-        "fields",
-    ),
-    "field": ("label", "kind", "options", "prefix", "maximum", "children"),
-    "filters": ("search_fields", "instance_status", "approved_result", "lookback_days"),
-    "format": ("old", "new", "format"),
-    "target": ("table", "key", "columns"),
-    "column": ("name", "label", "value", "format", "pattern", "check", "earliest"),
-}
-# GetInstances' values (yida-api.md): a typo would match nothing, and under the delete policy
-# empty the window's rows.
-INSTANCE_STATUSES = ("COMPLETED", "ERROR", "RUNNING", "TERMINATED")
-APPROVED_RESULTS = ("agree", "disagree")
-
-
-def _kind(value: Any) -> str:
-    names: dict[type, str] = {dict: "mapping", list: "list", str: "text"}
-    return names.get(type(value), type(value).__name__)
-
-
-def _mapping(raw: Any, where: str, part: str | None = None) -> dict[str, Any]:
-    """``raw`` as a mapping, or a SpecError naming what was expected.
-
-    With ``part``, a key outside that part's known keys is an error too.
-    """
-    if not isinstance(raw, dict):
-        raise SpecError(f"{where}: expected a mapping, got a {_kind(raw)}")
-    if part is not None:
-        unknown = sorted(str(key) for key in raw if key not in _KEYS[part])
-        if unknown:
-            raise SpecError(
-                f"{where}: unknown key '{unknown[0]}' (known: {', '.join(_KEYS[part])})"
-            )
-    return raw
-
-
-def _list(raw: Any, where: str) -> list[Any]:
-    if not isinstance(raw, list):
-        raise SpecError(f"{where}: expected a list, got a {_kind(raw)}")
-    return raw
-
-
-def _one_of(raw: Any, allowed: tuple[str, ...], where: str) -> str | None:
-    if raw is None:
-        return None
-    if raw not in allowed:
-        raise SpecError(f"{where}: {raw!r} is not one of Yida's ({', '.join(allowed)})")
-    return str(raw)
-
-
-def _require(mapping: Any, key: str, where: str) -> Any:
-    if not isinstance(mapping, dict) or key not in mapping or mapping[key] in (None, ""):
-        raise SpecError(f"{where}: '{key}' is required")
-    return mapping[key]
-
-
 def parse_ddl_columns(ddl: str) -> dict[str, TableColumn]:
     """Columns of a ``CREATE TABLE`` in our MySQL DDL style (backquoted, one per line)."""
     return {
@@ -356,206 +299,159 @@ def parse_ddl_columns(ddl: str) -> dict[str, TableColumn]:
     }
 
 
-def _source(raw: Any, where: str) -> FormSource:
-    raw = _mapping(raw, where, "source")
-    fields_raw = _mapping(_require(raw, "fields", where), f"{where}.fields")
-    fields = {
-        key: _source_field(key, value, f"{where}.fields.{key}") for key, value in fields_raw.items()
-    }
-    return FormSource(
-        app_type=str(_require(raw, "app_type", where)),
-        form_uuid=str(_require(raw, "form_uuid", where)),
-        user_id=str(_require(raw, "user_id", where)),
-        language=str(raw.get("language") or "zh_CN"),
-        system_token_env=str(_require(raw, "system_token_env", where)),
-        fields=fields,
-        form_name=str(raw.get("form_name") or ""),
-    )
-
-
-def _source_field(key: str, raw: Any, where: str, nested: bool = False) -> SourceField:
-    raw = _mapping(raw, where, "field")
-    options = raw.get("options") or {} if isinstance(raw, dict) else {}
-    if not isinstance(options, dict) or not all(
-        isinstance(share, int | float) and share > 0 for share in options.values()
-    ):
-        raise SpecError(f"{where}.options: a mapping of choice → positive share")
-    maximum = raw.get("maximum", 20000) if isinstance(raw, dict) else 20000
-    if not isinstance(maximum, int | float) or maximum <= 0:
-        raise SpecError(f"{where}.maximum: must be a positive number")
-    children_raw = _mapping(raw.get("children") or {}, f"{where}.children")
-    if children_raw and nested:
-        raise SpecError(f"{where}.children: a sub-table's component holds no sub-table")
-    children = {
-        child: _source_field(child, value, f"{where}.children.{child}", nested=True)
-        for child, value in children_raw.items()
-    }
+def _source_field(key: str, model: SubTableComponent) -> SourceField:
+    children = getattr(model, "children", {})
     return SourceField(
         key,
-        str(_require(raw, "label", where)),
-        str(_require(raw, "kind", where)),
-        {str(name): float(share) for name, share in options.items()},
-        str(raw.get("prefix") or ""),
-        float(maximum),
-        children,
+        model.label,
+        model.kind,
+        dict(model.options),
+        model.prefix,
+        float(model.maximum),
+        {child: _source_field(child, value) for child, value in children.items()},
     )
 
 
-def _filters(raw: Any, where: str, source: FormSource) -> Filters:
-    raw = _mapping(raw, where, "filters")
-    search = dict(_mapping(raw.get("search_fields") or {}, f"{where}.search_fields"))
-    for key in search:
-        if key not in source.fields:
-            raise SpecError(f"{where}.search_fields: '{key}' is not a field of source.fields")
-    lookback = raw.get("lookback_days", 25) if isinstance(raw, dict) else 25
-    if not isinstance(lookback, int) or lookback < 1:
-        raise SpecError(f"{where}.lookback_days: must be a positive whole number")
-    return Filters(
-        search,
-        _one_of(raw.get("instance_status"), INSTANCE_STATUSES, f"{where}.instance_status"),
-        _one_of(raw.get("approved_result"), APPROVED_RESULTS, f"{where}.approved_result"),
-        lookback,
-    )
-
-
-def _formats(raw: Any, where: str, source: FormSource) -> list[FieldFormat]:
-    rules = []
-    for index, item in enumerate(_list(raw or [], where)):
-        here = f"{where}[{index}]"
-        item = _mapping(item, here, "format")
-        rule = FieldFormat(
-            str(_require(item, "old", here)),
-            str(_require(item, "new", here)),
-            str(_require(item, "format", here)),
-        )
-        if rule.format not in FORMATS:
-            raise SpecError(
-                f"{here}: unknown format '{rule.format}' (known: {', '.join(sorted(FORMATS))})"
-            )
-        _refuse_sub_table(source, rule.old, here)
-        if rule.old not in source.fields:
-            raise SpecError(f"{here}: old field '{rule.old}' is not a field of source.fields")
-        rules.append(rule)
-    return rules
-
-
-def _rule(item: dict[str, Any], where: str) -> str | None:
-    check = item.get("check")
-    if check is not None and check not in ("positive", "in_range"):
-        raise SpecError(f"{where}.check: unknown rule '{check}' (known: positive, in_range)")
-    return check
-
-
-def _earliest(item: dict[str, Any], where: str) -> date:
-    raw = item.get("earliest", EARLIEST_DAY)
-    try:
-        return raw if isinstance(raw, date) else date.fromisoformat(str(raw))
-    except ValueError:
-        raise SpecError(f"{where}.earliest: '{raw}' is not a date (YYYY-MM-DD)") from None
-
-
-def _target(
-    raw: Any, where: str, source: FormSource, known_refs: set[str], ddl: str | None
-) -> Target:
-    raw = _mapping(raw, where, "target")
-    table = str(_require(raw, "table", where))
-    if not re.fullmatch(r"\w+", table):
-        raise SpecError(f"{where}.table: '{table}' is not a plain table name")
-    table_columns = parse_ddl_columns(ddl if ddl is not None else read_sql(f"{table}.sql"))
-    columns = []
-    for index, item in enumerate(_list(_require(raw, "columns", where), f"{where}.columns")):
-        here = f"{where}.columns[{index}]"
-        item = _mapping(item, here, "column")
-        name = str(_require(item, "name", here))
-        if name not in table_columns:
-            raise SpecError(
-                f"{here}: '{name}' is not a column of {table} "
-                f"(sql/{table}.sql has: {', '.join(table_columns)})"
-            )
-        column_format = item.get("format")
-        if column_format is not None and column_format not in FORMATS:
-            raise SpecError(f"{here}: unknown format '{column_format}'")
-        pattern = item.get("pattern")
-        if pattern is not None:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise SpecError(
-                    f"{here}: pattern {pattern!r} is not a regular expression: {exc}"
-                ) from None
-        column = TargetColumn(
-            name,
-            str(item.get("label") or name),
-            str(_require(item, "value", here)),
-            column_format,
-            table_columns[name],
-            pattern,
-            _rule(item, here),
-            _earliest(item, here),
-        )
-        for ref in column.refs:
-            _refuse_sub_table(source, ref, here)
-            if ref not in known_refs and not ref.startswith(INSTANCE_PREFIX):
-                raise SpecError(
-                    f"{here}: '{{{ref}}}' names no field (known: "
-                    f"{', '.join(sorted(known_refs))}, or instance.<key>)"
-                )
-        columns.append(column)
-    key = str(_require(raw, "key", where))
-    if key not in {column.name for column in columns}:
-        raise SpecError(f"{where}.key: '{key}' is not one of the target columns")
-    return Target(table, key, columns, table_columns)
-
-
-def _refuse_sub_table(source: FormSource, ref: str, where: str) -> None:
-    """A column reading a sub-table, or a component of one, has no single value to hold."""
-    table = source.sub_table_of(ref)
-    if table is not None:
+def _target_column(
+    model: ColumnModel, table: str, table_columns: dict[str, TableColumn], where: str
+) -> TargetColumn:
+    if model.name not in table_columns:
         raise SpecError(
-            f"{where}: '{{{ref}}}' is in the sub-table {table.id} ({table.label}), which is not "
-            "mapped: a form holds any number of its rows and one table row is one form"
+            f"{where}: '{model.name}' is not a column of {table} "
+            f"({table}.sql has: {', '.join(table_columns)})"
         )
-
-
-def parse_form_spec(raw: Any, origin: str, table_ddl: str | None = None) -> FormSpec:
-    """Validate a spec's parsed YAML; ``origin`` (its file) names it in every error.
-
-    Against its table's DDL in ``sql/``, or ``table_ddl`` (a table being written).
-    """
-    raw = _mapping(raw, f"form spec {origin}")
-    name = str(raw.get("name") or Path(origin).stem)
-    where = f"form spec {name} ({origin})"
-    _mapping(raw, where, "spec")
-    source = _source(_require(raw, "source", where), f"{where}: source")
-    filters = _filters(raw.get("filters") or {}, f"{where}: filters", source)
-    formats = _formats(raw.get("formats"), f"{where}: formats", source)
-    known = set(source.fields) | {rule.new for rule in formats}
-    target = _target(_require(raw, "target", where), f"{where}: target", source, known, table_ddl)
-    example = raw.get("example", False)
-    if not isinstance(example, bool):
-        raise SpecError(f"{where}: example: expected true or false, got {example!r}")
-    spec = FormSpec(
-        name, str(raw.get("title") or name), source, filters, formats, target, example=example
+    return TargetColumn(
+        model.name,
+        model.label or model.name,
+        model.value,
+        model.format,
+        table_columns[model.name],
+        model.pattern,
+        model.check,
+        date.fromisoformat(model.earliest),
     )
-    for column in target.columns:
-        _check_rule_fits(spec, column, f"{where}: target.columns.{column.name}")
-    return spec
 
 
-def _check_rule_fits(spec: FormSpec, column: TargetColumn, where: str) -> None:
-    value_format = spec.value_format(column)
-    if column.check == "in_range" and value_format not in ("date", "dateTime"):
-        raise SpecError(f"{where}: 'in_range' needs a date or dateTime value, not {value_format}")
-    if column.check == "positive" and value_format not in ("amount", "intval"):
-        raise SpecError(f"{where}: 'positive' needs an amount or intval value, not {value_format}")
+def resolve_spec(name: str, model: FormSpecModel, table_ddl: str, origin: str) -> FormSpec:
+    """The spec ``model`` of form ``name`` against its table's DDL; ``origin`` names its file."""
+    where = f"form spec {name} ({origin}): target"
+    target = model.target
+    table_columns = parse_ddl_columns(table_ddl)
+    columns = [
+        _target_column(column, target.table, table_columns, f"{where}.columns[{index}]")
+        for index, column in enumerate(target.columns)
+    ]
+    source = model.source
+    filters = model.filters
+    return FormSpec(
+        name=name,
+        title=model.title or name,
+        source=FormSource(
+            app_type=source.app_type,
+            form_uuid=source.form_uuid,
+            user_id=source.user_id,
+            language=source.language,
+            system_token_env=source.system_token_env,
+            fields={key: _source_field(key, value) for key, value in source.fields.items()},
+            form_name=source.form_name,
+        ),
+        filters=Filters(
+            dict(filters.search_fields),
+            filters.instance_status,
+            filters.approved_result,
+            filters.lookback_days,
+        ),
+        formats=[FieldFormat(rule.old, rule.new, rule.format) for rule in model.formats],
+        target=Target(target.table, target.key, columns, table_columns, table_ddl),
+        example=model.example,
+    )
 
 
-def load_form_spec(name_or_path: str | Path, table_ddl: str | None = None) -> FormSpec:
-    """Load ``forms/<name>.yaml`` (or a YAML path) and validate it (``parse_form_spec``)."""
-    path = Path(name_or_path)
-    if path.suffix not in (".yaml", ".yml"):
-        path = FORMS_DIR / f"{name_or_path}.yaml"
-    if not path.is_file():
-        raise SpecError(f"form spec {name_or_path}: no such file {path}")
-    with path.open(encoding="utf-8") as handle:
-        return parse_form_spec(yaml.safe_load(handle), str(path), table_ddl)
+def _known_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The keys the spec's part at ``loc`` may hold (for an unknown key's message)."""
+    model: Any = FormSpecModel
+    for part in loc:
+        field_info = getattr(model, "model_fields", {}).get(part)
+        if field_info is not None:
+            # Model, Model | None, dict[str, Model], list[Model]: the model inside.
+            model = _model_in(field_info.annotation)
+    return list(getattr(model, "model_fields", {}))
+
+
+def _model_in(annotation: Any) -> Any:
+    if hasattr(annotation, "model_fields"):
+        return annotation
+    return next((a for a in get_args(annotation) if hasattr(a, "model_fields")), annotation)
+
+
+def validation_message(exc: ValidationError, prefix: str = "") -> str:
+    """Pydantic's errors as ``field.path: what was expected``, one per line."""
+    lines = []
+    for error in exc.errors():
+        path = prefix
+        for part in error["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else f"{'.' if path else ''}{part}"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message += f" (known here: {', '.join(_known_keys(tuple(error['loc'][:-1])))})"
+        lines.append(f"{path}: {message}" if path else message)
+    return "; ".join(lines)
+
+
+def parse_form_spec(
+    name: str, raw: Any, origin: str, table_ddl: str | None = None, folder: Path | None = None
+) -> FormSpec:
+    """Validate form ``name``'s ``spec:`` (parsed YAML); ``origin`` names its file in errors.
+
+    Against ``table_ddl`` (a table being written) or ``<table>.sql`` in ``folder``.
+    """
+    try:
+        model = FormSpecModel.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(f"form spec {name} ({origin}): {validation_message(exc, 'spec')}") from None
+    if table_ddl is None:
+        ddl_path = (folder or Path(origin).parent) / f"{model.target.table}.sql"
+        if not ddl_path.is_file():
+            raise SpecError(
+                f"form spec {name} ({origin}): target.table {model.target.table} has no DDL "
+                f"{ddl_path} (make form-table NAME={name} writes one)"
+            )
+        table_ddl = ddl_path.read_text(encoding="utf-8")
+    return resolve_spec(name, model, table_ddl, origin)
+
+
+def form_folder(name: str) -> Path:
+    """The folder of form ``name``: ``defs/<name>``, or a worked example's."""
+    for parent in (DEFS_DIR, EXAMPLES_DIR):
+        if (parent / name / FORM_FILE).is_file():
+            return parent / name
+    found = (DEFS_DIR.glob(f"*/{FORM_FILE}"), EXAMPLES_DIR.glob(f"*/{FORM_FILE}"))
+    known = sorted(path.parent.name for paths in found for path in paths)
+    raise SpecError(f"form {name}: no {FORM_FILE} in defs/{name}/ (forms: {', '.join(known)})")
+
+
+def read_form_file(path: Path) -> dict[str, Any]:
+    """The ``attributes`` of a form's ``defs.yaml``."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    attributes = document.get("attributes") if isinstance(document, dict) else None
+    if not isinstance(attributes, dict) or "spec" not in attributes:
+        raise SpecError(f"{path}: no attributes.spec (a form's defs.yaml holds its spec)")
+    return attributes
+
+
+def load_form_spec(name_or_folder: str | Path, table_ddl: str | None = None) -> FormSpec:
+    """The spec of a form by its name (``fktk_refund``) or folder, validated and resolved.
+
+    For the command-line tools and the emulator, which read one form without loading the code
+    location; the code location gets the same spec through its component.
+    """
+    folder = Path(name_or_folder)
+    if folder.name == FORM_FILE:
+        folder = folder.parent
+    if not (folder / FORM_FILE).is_file():
+        if isinstance(name_or_folder, Path) or "/" in str(name_or_folder):
+            raise SpecError(f"form {name_or_folder}: no such file {folder / FORM_FILE}")
+        folder = form_folder(str(name_or_folder))
+    attributes = read_form_file(folder / FORM_FILE)
+    name = str(attributes.get("form") or folder.name)
+    return parse_form_spec(name, attributes["spec"], str(folder / FORM_FILE), table_ddl, folder)

@@ -27,7 +27,6 @@ _TYPES = {
     "amount": "DECIMAL(18,2)",
     "intval": "BIGINT",
 }
-_SQLITE_TYPES = {"DECIMAL(18,2)": "TEXT", "BIGINT": "INTEGER", "INT": "INTEGER"}
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,10 @@ def _date_column(columns: list[DesignedColumn]) -> str | None:
 
 
 def mysql_ddl(raw_spec: Mapping[str, Any]) -> str:
-    """``sql/<table>.sql``: the table for MySQL 8 / MariaDB 10.6+, comments from the labels."""
+    """``<table>.sql``: the table for MySQL 8 / MariaDB 10.6+, comments from the labels.
+
+    The embedded SQLite default's table is derived from it (``sqlfiles.sqlite_ddl``).
+    """
     table, key, columns = design(raw_spec)
     lines = ["  `id` BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,"]
     for column in columns:
@@ -124,26 +126,4 @@ def mysql_ddl(raw_spec: Mapping[str, Any]) -> str:
         + "\n".join(lines)
         + "\n) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci\n"
         + f"  COMMENT='{title}';\n"
-    )
-
-
-def sqlite_ddl(raw_spec: Mapping[str, Any]) -> str:
-    """``sql/sqlite/<table>.sql``: the same columns for the embedded default."""
-    table, key, columns = design(raw_spec)
-    lines = ["  id INTEGER PRIMARY KEY AUTOINCREMENT,"]
-    for column in columns:
-        sql_type = _SQLITE_TYPES.get(column.sql_type, column.sql_type)
-        lines.append(f"  {column.name} {sql_type}{' NOT NULL' if column.not_null else ''},")
-    lines += [
-        "  created_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,",
-        "  updated_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,",
-        f"  CONSTRAINT uk_{table}_process_instance UNIQUE ({key})",
-    ]
-    dated = _date_column(columns)
-    index = (
-        f"CREATE INDEX IF NOT EXISTS ix_{table}_{dated} ON {table} ({dated});\n" if dated else ""
-    )
-    return (
-        f"{WRITTEN_MARK}\n-- {table} in SQLite (the embedded default): amounts as exact text.\n"
-        f"CREATE TABLE IF NOT EXISTS {table} (\n" + "\n".join(lines) + "\n);\n" + index
     )

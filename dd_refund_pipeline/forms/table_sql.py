@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from dd_refund_pipeline.forms.spec import FormSpec
-from dd_refund_pipeline.sqlfiles import read_sql
+from dd_refund_pipeline.sqlfiles import ddl_for, read_sql
 
 # The columns of every form's rejects table (sql/rejects_table.sql): what a reject says.
 REJECT_COLUMNS = [
@@ -46,6 +46,8 @@ class FormTables:
     columns: tuple[str, ...]
     checked: tuple[str, ...]
     date_column: str
+    # The form's table's MySQL DDL (``<table>.sql`` in its folder).
+    ddl: str = ""
 
     @classmethod
     def of(cls, spec: FormSpec) -> FormTables:
@@ -60,6 +62,7 @@ class FormTables:
             columns=tuple(target.column_names),
             checked=tuple(target.checked_columns),
             date_column=dated[0] if dated else target.key,
+            ddl=target.ddl,
         )
         names = [tables.table, tables.rejects, tables.sync, *tables.columns, tables.date_column]
         bad = [name for name in names if not _IDENTIFIER.fullmatch(name)]
@@ -67,10 +70,14 @@ class FormTables:
             raise ValueError(f"not plain SQL identifiers: {', '.join(bad)}")
         return tables
 
-    def ddl_file(self, table: str, dialect: str) -> str:
-        """The ``CREATE TABLE`` file of one of the form's tables for ``dialect``."""
-        name = {self.rejects: "rejects_table", self.sync: "sync_table"}.get(table, table)
-        return f"{name}.sql" if dialect == "mysql" else f"sqlite/{name}.sql"
+    def create_sql(self, table: str, dialect: str) -> str:
+        """The ``CREATE TABLE`` of one of the form's tables for ``dialect`` (SQLite's derived).
+
+        The form's table from its DDL in the form's folder; the rejects and sync tables from
+        ``sql/``, named after it.
+        """
+        shared = {self.rejects: "rejects_table.sql", self.sync: "sync_table.sql"}.get(table)
+        return ddl_for(self.sql(shared) if shared else self.ddl, dialect)
 
     def sql(self, name: str) -> str:
         """``sql/<name>`` with this form's identifiers in place of its ``{placeholders}``."""

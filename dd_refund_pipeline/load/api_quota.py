@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
-from dd_refund_pipeline.sqlfiles import read_sql, split_statements
+from dd_refund_pipeline.sqlfiles import ddl_for, read_sql, split_statements
 
 QUOTA_ENV = "YIDA_MONTHLY_CALL_QUOTA"
 SHARE_ENV = "YIDA_QUOTA_SHARE_PERCENT"
@@ -110,8 +110,8 @@ def _ensure_table(engine: Engine) -> None:
     with engine.begin() as conn:
         if sa.inspect(conn).has_table(TABLE):
             return
-        ddl = f"{TABLE}.sql" if _dialect(engine) == "mysql" else f"sqlite/{TABLE}.sql"
-        for statement in split_statements(read_sql(ddl)):
+        ddl = ddl_for(read_sql(f"{TABLE}.sql"), _dialect(engine))
+        for statement in split_statements(ddl):
             conn.execute(sa.text(statement))
 
 

@@ -262,9 +262,7 @@ def ensure_schema(engine: Engine, spec: FormSpec) -> list[str]:
             ]
             for table, written, key in tables:
                 if not inspector.has_table(table):
-                    for statement in split_statements(
-                        form_tables.sql(form_tables.ddl_file(table, dialect))
-                    ):
+                    for statement in split_statements(form_tables.create_sql(table, dialect)):
                         conn.execute(sa.text(statement))
                     created.append(table)
                 verify_table(conn, spec, table, written, key)

@@ -22,12 +22,8 @@ import pyarrow as pa
 from dd_refund_pipeline.dingtalk import payload_json
 from dd_refund_pipeline.dingtalk.instance_set import copy_rank
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ, GMT_PATTERN, local_days
-from dd_refund_pipeline.forms.spec import (
-    INSTANCE_PREFIX,
-    FormSpec,
-    SpecError,
-    TargetColumn,
-)
+from dd_refund_pipeline.forms.spec import FormSpec, SpecError, TargetColumn
+from dd_refund_pipeline.forms.spec_model import INSTANCE_PREFIX
 from dd_refund_pipeline.forms.table_sql import REJECT_COLUMNS
 
 LINEAGE_COLUMNS = ["partition_date", "source_modified_time", "source_version"]
