@@ -21,6 +21,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -79,6 +80,53 @@ def scratch_postgres() -> Iterator[str]:
         with admin.cursor() as cursor:
             cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.close()
+
+
+class PrivatePostgres:
+    """A PostgreSQL server of the test's own for Dagster's storage: crashed and started at will.
+
+    Run as the machine's ``postgres`` user (PostgreSQL refuses root), in a folder of its own.
+    """
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="dd_refund_pg_"))
+        self.port = free_port()
+        shutil.chown(self.folder, "postgres", "postgres")
+        initialised = self._as_postgres(
+            ["initdb", "-D", str(self.folder / "data"), "-U", "postgres", "--auth=trust"]
+        )
+        if initialised.returncode != 0:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            pytest.skip(f"cannot create a PostgreSQL cluster here: {initialised.stderr[-300:]!r}")
+
+    def _as_postgres(self, argv: list[str]) -> subprocess.CompletedProcess[str]:
+        runuser = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        return subprocess.run(
+            [*runuser, *argv], capture_output=True, text=True, check=False, timeout=120
+        )
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1"
+        data, log = str(self.folder / "data"), str(self.folder / "server.log")
+        started = self._as_postgres(["pg_ctl", "-D", data, "-o", options, "-l", log, "-w", "start"])
+        assert started.returncode == 0, started.stderr + started.stdout
+
+    def crash(self) -> None:
+        """Stop at once, as a crashed server or a lost host would: no clean shutdown."""
+        self._as_postgres(["pg_ctl", "-D", str(self.folder / "data"), "-m", "immediate", "stop"])
+
+    def create_database(self, name: str) -> None:
+        admin = psycopg2.connect(
+            dbname="postgres", host="127.0.0.1", port=self.port, user="postgres"
+        )
+        admin.autocommit = True
+        with admin.cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+        admin.close()
+
+    def remove(self) -> None:
+        self.crash()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class Services:
@@ -191,9 +239,19 @@ fragment entry on MetadataEntry { label description __typename
 
 
 @pytest.fixture
-def topology(request, tmp_path, scratch_postgres, mysql_url) -> Iterator[dict[str, Any]]:
-    # A test may ask for more forms (indirect parametrization): a longer load to kill.
-    instances = getattr(request, "param", 800)
+def topology(request, tmp_path, mysql_url) -> Iterator[dict[str, Any]]:
+    # A test may ask (indirect parametrization) for more forms, a longer load to kill, and for
+    # Dagster's storage on a PostgreSQL server of its own, to crash it.
+    wanted = getattr(request, "param", {})
+    instances = wanted.get("instances", 800)
+    postgres = PrivatePostgres() if wanted.get("private_postgres") else None
+    if postgres is None:
+        storage = {**POSTGRES, "db": request.getfixturevalue("scratch_postgres")}
+    else:
+        postgres.start()
+        postgres.create_database("dagster")
+        request.addfinalizer(postgres.remove)
+        storage = {"host": "127.0.0.1", "port": postgres.port, "user": "postgres", "db": "dagster"}
     config = EmulatorConfig(instances=instances, seed=5, malformed_rate=0.02)
     with EmulatorServer(config, as_of=AS_OF) as emulator:
         home = tmp_path / "dagster_home"
@@ -209,11 +267,11 @@ def topology(request, tmp_path, scratch_postgres, mysql_url) -> Iterator[dict[st
             **helm_environment("dagsterWebserver"),
             **pipeline_env(emulator, mysql_url, tmp_path / "storage"),
             "DAGSTER_HOME": str(home),
-            "DAGSTER_PG_HOST": POSTGRES["host"],
-            "DAGSTER_PG_PORT": str(POSTGRES["port"]),
-            "DAGSTER_PG_USERNAME": POSTGRES["user"],
+            "DAGSTER_PG_HOST": storage["host"],
+            "DAGSTER_PG_PORT": str(storage["port"]),
+            "DAGSTER_PG_USERNAME": storage["user"],
             "DAGSTER_PG_PASSWORD": "",
-            "DAGSTER_PG_DB": scratch_postgres,
+            "DAGSTER_PG_DB": storage["db"],
             "DD_REFUND_CODE_SERVER_HOST": "127.0.0.1",
             "DD_REFUND_CODE_SERVER_PORT": str(code_port),
             # The documented setting: every minute, so that the daemon's tick comes in the test.
@@ -247,6 +305,7 @@ def topology(request, tmp_path, scratch_postgres, mysql_url) -> Iterator[dict[st
                 "services": services,
                 "emulator": emulator,
                 "engine": engine,
+                "postgres": postgres,
             }
         finally:
             services.stop()
@@ -504,8 +563,39 @@ def _events(graphql: GraphQL, run_id: str) -> list[dict[str, Any]]:
     return graphql(RUN_MESSAGES, runId=run_id)["logsForRun"]["events"]
 
 
+TWENTY_DAYS = [f"2026-11-{day:02d}" for day in range(1, 21)]
+
+
+def _launch_backfill(graphql: GraphQL, days: list[str]) -> str:
+    launched = graphql(
+        LAUNCH_BACKFILL,
+        params={"assetSelection": [{"path": [a]} for a in ASSETS], "partitionNames": days},
+    )["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    return str(launched["backfillId"])
+
+
+def _step_started(graphql: GraphQL, backfill_id: str, step: str) -> tuple[str, int] | None:
+    """The run of the backfill that has started ``step``, and its process id."""
+    backfill = graphql(BACKFILL, id=backfill_id)["partitionBackfillOrError"]
+    for run in backfill["runs"]:
+        events = _events(graphql, run["runId"])
+        begun = any(
+            e["__typename"] == "ExecutionStepStartEvent" and e.get("stepKey") == step
+            for e in events
+        )
+        pids = [
+            re.search(r"Started process for run \(pid: (\d+)\)", e.get("message") or "")
+            for e in events
+        ]
+        pid = next((int(m.group(1)) for m in pids if m), None)
+        if begun and pid:
+            return run["runId"], pid
+    return None
+
+
 @pytest.mark.faults
-@pytest.mark.parametrize("topology", [30_000], indirect=True)
+@pytest.mark.parametrize("topology", [{"instances": 30_000}], indirect=True)
 @pytest.mark.parametrize("step", ["hc_dd_fktk", "yida_refund_instances"])
 def test_a_run_killed_mid_step_is_failed_retried_and_the_table_ends_exact(topology, step):
     """SIGKILL to the run's process as ``step`` (the load, or the scan) starts, as an OOM kill or
@@ -514,31 +604,11 @@ def test_a_run_killed_mid_step_is_failed_retried_and_the_table_ends_exact(topolo
     scan killed mid-way is freed (free_slots_after_run_end_seconds), and the table ends exactly
     Yida's. Prints the time from the kill to the exact table."""
     graphql, services, emulator = topology["graphql"], topology["services"], topology["emulator"]
-    days = [f"2026-11-{day:02d}" for day in range(1, 21)]
-    launched = graphql(
-        LAUNCH_BACKFILL,
-        params={"assetSelection": [{"path": [a]} for a in ASSETS], "partitionNames": days},
-    )["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-
-    def started() -> tuple[str, int] | None:
-        backfill = graphql(BACKFILL, id=launched["backfillId"])["partitionBackfillOrError"]
-        for run in backfill["runs"]:
-            events = _events(graphql, run["runId"])
-            begun = any(
-                e["__typename"] == "ExecutionStepStartEvent" and e.get("stepKey") == step
-                for e in events
-            )
-            pids = [
-                re.search(r"Started process for run \(pid: (\d+)\)", e.get("message") or "")
-                for e in events
-            ]
-            pid = next((int(m.group(1)) for m in pids if m), None)
-            if begun and pid:
-                return run["runId"], pid
-        return None
-
-    run_id, pid = wait_for(f"{step} to start", started, services, 240)
+    days = TWENTY_DAYS
+    backfill_id = _launch_backfill(graphql, days)
+    run_id, pid = wait_for(
+        f"{step} to start", lambda: _step_started(graphql, backfill_id, step), services, 240
+    )
     os.kill(pid, signal.SIGKILL)
     killed_at = time.monotonic()
 
@@ -561,6 +631,91 @@ def test_a_run_killed_mid_step_is_failed_retried_and_the_table_ends_exact(topolo
     print(
         f"killed mid {step}: run failed and retried, {len(expected)} rows exact "
         f"{recovered_s:.0f} s after the kill"
+    )
+
+
+def _settled_runs(graphql: GraphQL, run_id: str) -> list[dict[str, Any]] | None:
+    """The run and its retries once none is queued or running; None while one is, or while the
+    webserver cannot read its storage."""
+    try:
+        run = graphql(RUN_STATUS, runId=run_id)["runOrError"]
+        retries = graphql(RUNS_WITH_TAG, key="dagster/parent_run_id", value=run_id)
+    except (httpx.HTTPError, AssertionError):
+        return None
+    runs = [{"runId": run_id, **run}, *retries["runsOrError"]["results"]]
+    done = all(r.get("status") in ("SUCCESS", "FAILURE", "CANCELED") for r in runs)
+    return runs if done else None
+
+
+def _tolerant(call: Callable[..., Any], *args: Any) -> Any:
+    """``call(*args)``, or None: after its storage restarts, the webserver answers 500 once per
+    connection it held."""
+    try:
+        return call(*args)
+    except (httpx.HTTPError, AssertionError):
+        return None
+
+
+@pytest.mark.faults
+@pytest.mark.parametrize(
+    "topology", [{"instances": 30_000, "private_postgres": True}], indirect=True
+)
+def test_dagster_s_storage_restarting_mid_load_never_leaves_a_success_over_a_wrong_table(topology):
+    """Dagster's PostgreSQL (runs, events, schedules) crashes as the load starts and is back 5 s
+    later: the run ends either successful with the table exact, or failed, and a run of the same
+    days then makes the table exact. Never a success over a load that was rolled back. Prints
+    what happened and the time from the crash to the exact table."""
+    graphql, services, emulator = topology["graphql"], topology["services"], topology["emulator"]
+    postgres = topology["postgres"]
+    days = TWENTY_DAYS
+    backfill_id = _launch_backfill(graphql, days)
+    run_id, _ = wait_for(
+        "the load to start",
+        lambda: _step_started(graphql, backfill_id, "hc_dd_fktk"),
+        services,
+        240,
+    )
+    postgres.crash()
+    crashed_at = time.monotonic()
+    time.sleep(5)
+    postgres.start()
+    runs = wait_for("the run to end", lambda: _settled_runs(graphql, run_id), services, 900)
+    expected = expected_rows(emulator, days[0], days[-1])
+    stored = _rows_of_days(topology["engine"], days)
+    succeeded = [r for r in runs if r["status"] == "SUCCESS"]
+    # The one thing that must never be: a run the UI shows as successful over a wrong table.
+    assert not succeeded or stored == expected, runs
+    outcome = ", ".join(f"{r['runId'][:8]} {r['status']}" for r in runs)
+    failures = [
+        e["message"]
+        for r in runs
+        for e in wait_for(
+            "its events", lambda r=r: _tolerant(_events, graphql, r["runId"]), services, 60
+        )
+        if e["__typename"] in ("RunFailureEvent", "ExecutionStepFailureEvent")
+    ]
+    outcome += f" ({'; '.join(m[:160] for m in failures)}); table exact then: {stored == expected}"
+    if not succeeded:
+        # What the team does with a failed run: run its days again.
+        again = wait_for(
+            "the rerun's launch", lambda: _tolerant(_launch_backfill, graphql, days), services, 60
+        )
+
+        def rerun() -> dict[str, Any] | None:
+            try:
+                backfill = graphql(BACKFILL, id=again)["partitionBackfillOrError"]
+            except (httpx.HTTPError, AssertionError):
+                return None
+            ended = [r for r in backfill["runs"] if r["status"] in ("SUCCESS", "FAILURE")]
+            return ended[0] if ended else None
+
+        assert wait_for("the rerun", rerun, services, 600)["status"] == "SUCCESS"
+        outcome += ", rerun SUCCESS"
+        stored = _rows_of_days(topology["engine"], days)
+    assert stored == expected
+    print(
+        f"Dagster's storage crashed mid-load for 5 s: {outcome}; {len(expected)} rows exact "
+        f"{time.monotonic() - crashed_at:.0f} s after the crash"
     )
 
 

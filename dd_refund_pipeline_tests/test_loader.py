@@ -28,7 +28,7 @@ from dd_refund_pipeline.load.loader import (
     make_engine,
     safe_url,
 )
-from dd_refund_pipeline.sqlfiles import read_sql
+from dd_refund_pipeline.sqlfiles import without_comments
 from dd_refund_pipeline.transform.instances import transform_instances
 from dd_refund_pipeline_tests.test_transform import amount, fitted, instance
 
@@ -255,7 +255,7 @@ def test_an_existing_table_that_differs_is_refused_not_altered(engine):
 
 
 def test_a_table_without_the_unique_key_is_refused(mysql_engine):
-    ddl = read_sql("hc_dd_fktk.sql").replace(
+    ddl = without_comments(SPEC.target.ddl).replace(
         "UNIQUE KEY `uk_hc_dd_fktk_process_instance` (`extend_processInstanceId`),", ""
     )
     assert "UNIQUE" not in ddl
@@ -298,7 +298,8 @@ def test_schema_command_creates_then_verifies(tmp_path, capsys):
 def test_a_table_holding_four_places_receives_them_exactly(mysql_engine):
     """An adopted table with sales_count DECIMAL(18,4): 0.005 fits it and lands as 0.0050."""
     with mysql_engine.begin() as conn:
-        conn.execute(sa.text(read_sql("hc_dd_fktk.sql").replace("DECIMAL(18,2)", "DECIMAL(18,4)")))
+        ddl = without_comments(SPEC.target.ddl)
+        conn.execute(sa.text(ddl.replace("DECIMAL(18,2)", "DECIMAL(18,4)")))
     spec = fit_to_table(mysql_engine, SPEC)
     assert spec.target.column("sales_count").table_column.sql_type == "DECIMAL(18,4)"
     raw = [instance(processInstanceId="half-cent", **amount("0.005"))]
