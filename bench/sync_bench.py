@@ -13,14 +13,22 @@ its own (so peak RSS is its own) against a fresh database:
   warm ``DAGSTER_HOME`` (a deployment has run before: one warm-up run per size, not timed);
 - ``seed``: the 轻易云 shape: one page after another, then one INSERT per row with autocommit
   (one request per record). Plain, it cannot read past record 5,000 (Yida's deep-paging cap);
-  it is given the same window splitting so that its time can still be compared.
+  it is given the same window splitting so that its time can still be compared;
+- ``naive``: goal 1's baseline, the same job as a naive one-asset Dagster project
+  (``bench/naive_dagster_project.py``: sequential pages, one upsert per row, one daily-partitioned
+  asset with a single-run backfill policy), the same CLI and a warm home of its own;
+- ``dagster_pg``: the ``dagster`` run on the deployment's instance (``deploy/dagster.yaml`` on
+  the machine's PostgreSQL), goal 2.
+
+``naive`` and ``dagster_pg`` run at the smallest size only. At the end, the issue's goals 1–4
+from this one invocation (goal 4 runs ``bench/load_bench.py`` at ``--load-rows``).
 
 Prints, per variant and N: wall seconds, API calls against the minimum (ceil(N/100) list calls
 + 1 token call), wall over the API floor (list calls / 20 per second), rows/s of the load, peak
 RSS (of the whole process tree); then the ratios, the Dagster overhead (its wall − the core's)
 and where a Dagster run's time goes (from its event log). Medians of --repeat runs.
 
-    python bench/sync_bench.py [--sizes 2000 5000 50000] [--large] [--repeat 3]
+    python bench/sync_bench.py [--sizes 2000 5000 50000] [--large] [--repeat 3] [--quick]
 """
 
 from __future__ import annotations
@@ -262,11 +270,19 @@ def dagster_env(base: str, db: str, home: Path, storage: Path) -> dict[str, str]
 REFUND_FORM_ASSETS = "yida_refund_instances*"
 
 
-def materialize(days: list[str], env: dict[str, str]) -> tuple[float, float]:
+# The baseline of goal 1: the same job as a naive one-asset Dagster project (bench/).
+NAIVE_MODULE = "naive_dagster_project"
+
+
+def materialize(days: list[str], env: dict[str, str], naive: bool = False) -> tuple[float, float]:
     """``dagster asset materialize`` over ``days``: wall seconds and peak RSS (MB) of its tree."""
     # The command the tests run too: the path users take.
     # The refund form alone: the core variants sync that one form.
     command = materialize_command(f"{days[0]}...{days[-1]}", REFUND_FORM_ASSETS)
+    if naive:
+        module = command.index("dd_refund_pipeline.definitions")
+        command[module], command[module + 2] = NAIVE_MODULE, "*"
+        env = {**env, "PYTHONPATH": str(ROOT / "bench")}
     peak, done = [0], threading.Event()
     began = time.perf_counter()
     process = subprocess.Popen(
@@ -326,10 +342,12 @@ def run_profile(home: Path) -> dict[str, float]:
     return profile
 
 
-def run_dagster(base: str, db: str) -> dict[str, float]:
+def run_dagster(
+    base: str, db: str, home_variable: str = "SYNC_BENCH_DAGSTER_HOME"
+) -> dict[str, float]:
     start, _ = window()
     days = day_keys(start)
-    home = Path(os.environ["SYNC_BENCH_DAGSTER_HOME"])
+    home = Path(os.environ[home_variable])
     with tempfile.TemporaryDirectory() as storage:
         env = dagster_env(base, db, home, Path(storage))
         wall, peak = materialize(days, env)
@@ -346,6 +364,32 @@ def run_dagster(base: str, db: str) -> dict[str, float]:
         "wall_s": wall,
         "tree_rss_mb": peak,
         **profile,
+    }
+
+
+def run_dagster_pg(base: str, db: str) -> dict[str, float]:
+    """The same Dagster run on the deployment's instance: deploy/dagster.yaml on Postgres."""
+    return run_dagster(base, db, "SYNC_BENCH_PG_HOME")
+
+
+def run_naive(base: str, db: str) -> dict[str, float]:
+    """The naive one-asset Dagster project over the same 25 days (its own warm home)."""
+    start, _ = window()
+    days = day_keys(start)
+    engine = make_engine(db)
+    ensure_schema(engine, SPEC)  # the same table; a naive project's CREATE TABLE is as quick
+    home = Path(os.environ["SYNC_BENCH_NAIVE_HOME"])
+    wall, peak = materialize(days, dagster_env(base, db, home, Path(tempfile.gettempdir())), True)
+    with engine.connect() as conn:
+        rows = int(conn.execute(sa.text("SELECT COUNT(*) FROM hc_dd_fktk")).scalar_one())
+    engine.dispose()
+    return {
+        "instances": rows,
+        "rows": rows,
+        "scan_s": 0.0,
+        "transform_s": 0.0,
+        "wall_s": wall,
+        "tree_rss_mb": peak,
     }
 
 
@@ -381,7 +425,7 @@ def drop_postgres_instance(name: str) -> None:
     admin.close()
 
 
-def warm_home(base: str, instance: str = "sqlite") -> Path:
+def warm_home(base: str, instance: str = "sqlite", naive: bool = False) -> Path:
     """A Dagster home that has run once (instance storages created), as in a deployment: with
     the project's ``dagster.yaml`` (pools, run monitoring, no telemetry), as ``make run`` sets up,
     or with ``deploy/dagster.yaml`` on Postgres.
@@ -393,14 +437,24 @@ def warm_home(base: str, instance: str = "sqlite") -> Path:
     try:
         start, _ = window()
         last = day_keys(start)[-1]
+        if naive:
+            engine = make_engine(db)
+            ensure_schema(engine, SPEC)
+            engine.dispose()
         with tempfile.TemporaryDirectory() as storage:
-            materialize([last], dagster_env(base, db, home, Path(storage)))
+            materialize([last], dagster_env(base, db, home, Path(storage)), naive)
     finally:
         drop_database(db)
     return home
 
 
-VARIANTS = {"ours": run_ours, "seed": run_seed, "dagster": run_dagster}
+VARIANTS = {
+    "ours": run_ours,
+    "seed": run_seed,
+    "dagster": run_dagster,
+    "naive": run_naive,
+    "dagster_pg": run_dagster_pg,
+}
 
 
 def child(variant: str, base: str) -> None:
@@ -420,6 +474,9 @@ def child(variant: str, base: str) -> None:
 
 
 def start_emulator(forms: int) -> subprocess.Popen[str]:
+    if _answers():
+        # Another emulator (a stale one) would be measured instead, at its own size.
+        raise RuntimeError(f"port {PORT} already answers: stop the emulator that holds it")
     process = subprocess.Popen(
         [
             sys.executable,
@@ -464,11 +521,11 @@ def _answers() -> bool:
     return True
 
 
-def measure(variant: str, home: Path) -> dict[str, float]:
+def measure(variant: str, homes: dict[str, Path]) -> dict[str, float]:
     completed = subprocess.run(
         [sys.executable, __file__, "--child", variant, "--base", f"http://127.0.0.1:{PORT}"],
         cwd=ROOT,
-        env={**os.environ, "SYNC_BENCH_DAGSTER_HOME": str(home)},
+        env={**os.environ, **{f"SYNC_BENCH_{k.upper()}_HOME": str(v) for k, v in homes.items()}},
         capture_output=True,
         text=True,
     )
@@ -487,7 +544,7 @@ def report(size: int, results: dict[str, dict[str, float]], spread: float) -> No
         f"latency 100 ± 30 ms)"
     )
     header = (
-        f"{'variant':<8}{'wall s':>8}{'scan s':>8}{'xform s':>8}{'after s':>8}{'API calls':>10}"
+        f"{'variant':<11}{'wall s':>8}{'scan s':>8}{'xform s':>8}{'after s':>8}{'API calls':>10}"
         f"{'min':>6}{'× min':>7}{'throttled':>10}{'wall/floor':>11}{'rows/s':>9}{'RSS MB':>8}"
     )
     print(header)
@@ -497,7 +554,7 @@ def report(size: int, results: dict[str, dict[str, float]], spread: float) -> No
         floor = fig["list_calls"] / QPS
         after = fig["wall_s"] - fig["scan_s"]
         print(
-            f"{name:<8}{fig['wall_s']:>8.1f}{fig['scan_s']:>8.1f}{fig['transform_s']:>8.2f}"
+            f"{name:<11}{fig['wall_s']:>8.1f}{fig['scan_s']:>8.1f}{fig['transform_s']:>8.2f}"
             f"{after:>8.2f}{calls:>10.0f}{minimum:>6}{calls / minimum:>7.2f}"
             f"{fig['throttled']:>10.0f}{fig['wall_s'] / floor:>11.2f}"
             f"{fig['rows'] / after:>9,.0f}{fig['peak_rss_mb']:>8.0f}"
@@ -541,6 +598,55 @@ def report(size: int, results: dict[str, dict[str, float]], spread: float) -> No
         print(f"(noisy machine: repetitions differed by up to {spread:.2f}×)")
 
 
+GOAL_1_2_ONLY = ("naive", "dagster_pg")
+# Which warm Dagster home each variant runs in: (variant, instance, naive project).
+HOMES = {
+    "dagster": ("dagster", "sqlite", False),
+    "naive": ("naive", "sqlite", True),
+    "dagster_pg": ("pg", "postgres", False),
+}
+
+
+def load_goal(rows: int) -> str:
+    """Goal 4 from the load benchmark (its own process): the fresh load against the bound."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench/load_bench.py"), "--rows", str(rows), "--repeat", "1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    line = next(x for x in done.stdout.splitlines() if x.startswith("ours "))
+    fresh, ratio = line.split()[1:3]
+    return f"load with its sync state {fresh} rows/s = {ratio}× the LOAD DATA bound ({rows:,} rows)"
+
+
+def report_goals(results: dict[int, dict[str, dict[str, float]]], load: str | None) -> None:
+    """Goals 1–4 of the performance issue, each beside its baseline, from this invocation."""
+    print("\nGoals (medians of this invocation):")
+    small = results.get(min(results), {}) if results else {}
+    if "dagster" in small and "naive" in small:
+        ours, naive = small["dagster"]["wall_s"], small["naive"]["wall_s"]
+        print(
+            f"  1. Dagster run vs the naive one-asset Dagster project at {min(results):,}: "
+            f"{ours:.1f} s vs {naive:.1f} s = {ours / naive:.2f}× (goal ≤ 1.00)"
+        )
+    if "dagster" in small and "dagster_pg" in small:
+        sqlite, pg = small["dagster"]["wall_s"], small["dagster_pg"]["wall_s"]
+        print(
+            f"  2. on deploy/dagster.yaml (Postgres) vs SQLite: {pg:.1f} s vs {sqlite:.1f} s = "
+            f"{pg / sqlite:.2f}× (goal ≤ 1.30)"
+        )
+    large = results.get(200_000, {})
+    if "dagster" in large:
+        print(
+            f"  3. process tree of a 200,000-form Dagster run: "
+            f"{large['dagster']['peak_rss_mb']:.0f} MB (goal ≤ 500)"
+        )
+    if load:
+        print(f"  4. {load} (goal ≥ 0.50)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="*", default=[2_000, 5_000, 50_000])
@@ -550,11 +656,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument(
-        "--instance",
-        choices=("sqlite", "postgres"),
-        default="sqlite",
-        help="Dagster's own storage for the dagster variant: SQLite (as make run) or Postgres "
-        "(deploy/dagster.yaml on 127.0.0.1:5432, as a deployment)",
+        "--load-rows",
+        type=int,
+        default=58_000,
+        help="rows for goal 4's load benchmark (0: skip it)",
     )
     parser.add_argument(
         "--quick",
@@ -568,31 +673,44 @@ def main() -> None:
         child(args.child, args.base)
         return
     if args.quick:
-        args.sizes, args.repeat, args.large = [2_000], 1, False
-    sizes = [(size, tuple(args.variants)) for size in args.sizes]
+        args.sizes, args.repeat, args.large, args.load_rows = [2_000], 1, False, 5_000
+    # Goals 1 and 2 are set at the smallest size; the naive project cannot read past Yida's
+    # 5,000-record cap at all.
+    first = min(args.sizes)
+    sizes = [
+        (size, tuple(v for v in args.variants if size == first or v not in GOAL_1_2_ONLY))
+        for size in args.sizes
+    ]
     if args.large:
-        sizes.append((200_000, tuple(v for v in args.variants if v != "seed")))
-    postgres = postgres_instance() if args.instance == "postgres" else None
+        sizes.append((200_000, tuple(v for v in args.variants if v in ("ours", "dagster"))))
+    postgres = postgres_instance() if "dagster_pg" in args.variants else None
+    medians: dict[int, dict[str, dict[str, float]]] = {}
     for size, variants in sizes:
         emulator = start_emulator(forms_for(size))
         base = f"http://127.0.0.1:{PORT}"
-        home = warm_home(base, args.instance) if "dagster" in variants else Path()
+        homes = {
+            name: warm_home(base, instance, naive)
+            for variant, (name, instance, naive) in HOMES.items()
+            if variant in variants
+        }
         try:
             runs: dict[str, list[dict[str, float]]] = {v: [] for v in variants}
             for _ in range(args.repeat):
                 for variant in variants:
-                    runs[variant].append(measure(variant, home))
+                    runs[variant].append(measure(variant, homes))
         finally:
             emulator.kill()
             emulator.wait()
-            if "dagster" in variants:
-                shutil.rmtree(home, ignore_errors=True)
+            for folder in homes.values():
+                shutil.rmtree(folder, ignore_errors=True)
         spread = max(
             max(r["wall_s"] for r in v) / min(r["wall_s"] for r in v) for v in runs.values()
         )
-        report(size, {name: median(results) for name, results in runs.items()}, spread)
+        medians[size] = {name: median(results) for name, results in runs.items()}
+        report(size, medians[size], spread)
     if postgres:
         drop_postgres_instance(postgres)
+    report_goals(medians, load_goal(args.load_rows) if args.load_rows else None)
 
 
 if __name__ == "__main__":

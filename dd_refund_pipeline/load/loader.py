@@ -307,7 +307,13 @@ class _DriverStatement:
     """
 
     def __init__(self, conn: Connection, sql: str) -> None:
-        compiled = sa.text(sql).compile(dialect=conn.dialect)
+        # Positional placeholders, rows as tuples: the driver escapes a tuple without building a
+        # dict per row (pymysql: ~10% of a 56,000-row load).
+        dialect = conn.dialect
+        if dialect.paramstyle == "pyformat":
+            dialect_class: Any = type(dialect)  # a DefaultDialect: it takes the paramstyle
+            dialect = dialect_class(paramstyle="format")
+        compiled = sa.text(sql).compile(dialect=dialect)
         self.sql = str(compiled)
         self.order = list(compiled.positiontup or []) if compiled.positional else None
 
