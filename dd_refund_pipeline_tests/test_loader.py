@@ -316,3 +316,16 @@ def test_amounts_with_more_places_than_the_table_are_refused_not_rounded(engine)
     with pytest.raises(SchemaMismatchError, match="4 decimal places"):
         load_rows(engine, SPEC, result.clean, result.rejects, run_id="r")
     assert table_rows(engine) == []
+
+
+@pytest.mark.parametrize(
+    ("table", "where"),
+    [("hc_dd_fktk", "the form's hc_dd_fktk.sql"), ("hc_dd_fktk_sync", "sql/sync_table.sql")],
+)
+def test_a_table_lacking_a_written_column_is_refused_naming_where_its_ddl_is(engine, table, where):
+    """The message points at the DDL a person can copy the column from (the form's folder for
+    its table, sql/ for the shared ones), never at a file that does not exist."""
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE TABLE {table} (unrelated INTEGER)"))
+    with pytest.raises(SchemaMismatchError, match=f"lacks the columns .* as {where} declares"):
+        ensure_schema(engine, SPEC)

@@ -70,6 +70,11 @@ class FormTables:
             raise ValueError(f"not plain SQL identifiers: {', '.join(bad)}")
         return tables
 
+    def ddl_name(self, table: str) -> str:
+        """Where a person reads the DDL of one of the form's tables."""
+        shared = {self.rejects: "sql/rejects_table.sql", self.sync: "sql/sync_table.sql"}
+        return shared.get(table, f"the form's {table}.sql")
+
     def create_sql(self, table: str, dialect: str) -> str:
         """The ``CREATE TABLE`` of one of the form's tables for ``dialect`` (SQLite's derived).
 

@@ -226,7 +226,8 @@ def verify_table(
         raise SchemaMismatchError(
             f"table {table} exists but lacks the columns {', '.join(missing)} that "
             f"{spec.name} writes ({', '.join(written)}); we never alter an existing table: add "
-            f"them as in sql/{table}.sql or point DD_REFUND_DATABASE_URL at another database"
+            f"them as {FormTables.of(spec).ddl_name(table)} declares them, or point "
+            "DD_REFUND_DATABASE_URL at another database"
         )
     if table == spec.target.table:
         problems = [
