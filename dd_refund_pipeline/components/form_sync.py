@@ -100,7 +100,7 @@ class YidaFormSync(FormNames, FormTiming, dg.Component, dg.Resolvable):
     def resolved_spec(self, folder: Path) -> FormSpec:
         """The spec against its table's DDL; ``folder`` holds its ``defs.yaml`` and DDL."""
         origin = _shown(folder / "defs.yaml")
-        spec = parse_form_spec(self.form, self.spec.model_dump(), origin, folder=folder)
+        spec = parse_form_spec(self.form, self.spec, origin, folder=folder)
         _refuse_example_outside_the_demo(spec)
         if spec.source.system_token_env != SYSTEM_TOKEN_ENV:
             raise SpecError(

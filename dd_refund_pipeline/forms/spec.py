@@ -401,12 +401,13 @@ def validation_message(exc: ValidationError, prefix: str = "") -> str:
 def parse_form_spec(
     name: str, raw: Any, origin: str, table_ddl: str | None = None, folder: Path | None = None
 ) -> FormSpec:
-    """Validate form ``name``'s ``spec:`` (parsed YAML); ``origin`` names its file in errors.
+    """Validate form ``name``'s ``spec:`` (parsed YAML, or its model); ``origin`` names its file.
 
     Against ``table_ddl`` (a table being written) or ``<table>.sql`` in ``folder``.
     """
     try:
-        model = FormSpecModel.model_validate(raw)
+        # A model Dagster already validated (the component's attribute) is taken as it is.
+        model = raw if isinstance(raw, FormSpecModel) else FormSpecModel.model_validate(raw)
     except ValidationError as exc:
         raise SpecError(f"form spec {name} ({origin}): {validation_message(exc, 'spec')}") from None
     if table_ddl is None:
