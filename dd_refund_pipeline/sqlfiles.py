@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
@@ -52,12 +53,23 @@ def split_statements(script: str) -> list[str]:
     return [statement.strip() for statement in script.split(";") if statement.strip()]
 
 
-# MySQL types whose SQLite twin differs: SQLite has no exact decimal (DECIMAL would keep the amount
-# as a binary float, so it is its exact text, '1280.50'), and a rowid alias must be INTEGER.
-_SQLITE_TYPES = {"DECIMAL": "TEXT", "BIGINT": "INTEGER", "INT": "INTEGER", "TINYINT": "INTEGER"}
+# The SQL types of each family: how the transform casts a value, how a day file stores it, what
+# an adopted table's column may be instead, and how SQLite stores it. Nowhere else names SQL types.
+INTEGER_TYPES = ("INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT")
+TIME_TYPES = ("DATETIME", "TIMESTAMP", "DATE")
+TEXT_TYPES = ("VARCHAR", "CHAR")
+TYPE_FAMILIES = {
+    **{name: "integer" for name in INTEGER_TYPES},
+    **{name: "time" for name in TIME_TYPES},
+    **{name: "text" for name in TEXT_TYPES},
+    "DECIMAL": "decimal",
+}
+# The families whose SQLite type differs: SQLite has no exact decimal (DECIMAL would keep the
+# amount as a binary float, so it is its exact text, '1280.50'), and a rowid alias must be INTEGER.
+_SQLITE_TYPES = {"integer": "INTEGER", "decimal": "TEXT"}
 _COMMENT = re.compile(r"\s+COMMENT\s*=?\s*'(?:[^']|'')*'", re.IGNORECASE)
 _CREATE = re.compile(
-    r"CREATE TABLE IF NOT EXISTS\s+`?(?P<table>[\w{}]+)`?\s*\((?P<body>.*)\)(?P<options>[^)]*)$",
+    r"CREATE TABLE (?:IF NOT EXISTS\s+)?`?(?P<table>[\w{}]+)`?\s*\((?P<body>.*)\)[^)]*$",
     re.DOTALL,
 )
 _KEY = re.compile(
@@ -68,30 +80,65 @@ _COLUMN = re.compile(
 )
 
 
-def _top_level_items(body: str) -> list[str]:
-    """The comma-separated items of a CREATE TABLE's body (commas inside parentheses kept)."""
-    items, depth, start = [], 0, 0
+@dataclass(frozen=True)
+class DeclaredColumn:
+    """A column as one of our MySQL ``CREATE TABLE`` statements declares it."""
+
+    name: str
+    sql_type: str  # with its parameters: ``DECIMAL(18,2)``
+    nullable: bool
+    options: str  # what follows the type: ``UNSIGNED NOT NULL AUTO_INCREMENT``, a DEFAULT
+
+    @property
+    def base_type(self) -> str:
+        """The type without its parameters (``DECIMAL`` of ``DECIMAL(18,2)``)."""
+        return self.sql_type.split("(", 1)[0]
+
+
+def _table_items(mysql_ddl: str) -> tuple[str, list[str]]:
+    """The table's name and the comma-separated items of its body (comments dropped)."""
+    statement = _COMMENT.sub("", without_comments(mysql_ddl)).strip().rstrip(";").strip()
+    create = _CREATE.match(statement)
+    if create is None:
+        raise ValueError(f"not a CREATE TABLE statement: {statement[:80]!r}")
+    items, depth, start, body = [], 0, 0, create["body"]
     for index, char in enumerate(body):
         depth += {"(": 1, ")": -1}.get(char, 0)
         if char == "," and depth == 0:
             items.append(body[start:index].strip())
             start = index + 1
     items.append(body[start:].strip())
-    return [item for item in items if item]
+    return create["table"], [item for item in items if item]
 
 
-def _sqlite_column(match: re.Match[str]) -> tuple[str, bool]:
-    """A column definition for SQLite, and whether it is the auto-increment row id."""
-    rest = match["rest"].upper()
-    if "AUTO_INCREMENT" in rest:
-        return f"{match['name']} INTEGER PRIMARY KEY AUTOINCREMENT", True
-    base = match["type"]
-    sql_type = _SQLITE_TYPES.get(base) or base + (match["params"] or "").replace(" ", "")
-    default = re.search(r"DEFAULT\s+(\S+)", match["rest"], re.IGNORECASE)
-    parts = [match["name"], sql_type]
-    parts += ["NOT NULL"] if "NOT NULL" in rest else []
+def _declared(table: str, item: str) -> DeclaredColumn:
+    column = _COLUMN.fullmatch(item)
+    if column is None:
+        raise ValueError(f"{table}: cannot read the column definition {item!r}")
+    sql_type = column["type"] + (column["params"] or "").replace(" ", "")
+    rest = column["rest"].strip()
+    return DeclaredColumn(column["name"], sql_type, "NOT NULL" not in rest.upper(), rest)
+
+
+def ddl_columns(mysql_ddl: str) -> list[DeclaredColumn]:
+    """The columns of one of our MySQL ``CREATE TABLE`` statements, in order.
+
+    The one reader of a table's DDL: the spec's column types and the SQLite twin both come from it.
+    """
+    table, items = _table_items(mysql_ddl)
+    return [_declared(table, item) for item in items if _KEY.fullmatch(item) is None]
+
+
+def _sqlite_column(column: DeclaredColumn) -> str:
+    """A column definition for SQLite."""
+    if "AUTO_INCREMENT" in column.options.upper():
+        return f"{column.name} INTEGER PRIMARY KEY AUTOINCREMENT"
+    family = TYPE_FAMILIES.get(column.base_type, "other")
+    default = re.search(r"DEFAULT\s+(\S+)", column.options, re.IGNORECASE)
+    parts = [column.name, _SQLITE_TYPES.get(family, column.sql_type)]
+    parts += [] if column.nullable else ["NOT NULL"]
     parts += [f"DEFAULT {default[1]}"] if default else []
-    return " ".join(parts), False
+    return " ".join(parts)
 
 
 def sqlite_ddl(mysql_ddl: str) -> str:
@@ -102,21 +149,14 @@ def sqlite_ddl(mysql_ddl: str) -> str:
     INTEGER, an exact decimal its exact text, the rest as written, which SQLite stores by
     affinity), comments and engine options are dropped, and a ``KEY`` becomes an index.
     """
-    statement = _COMMENT.sub("", without_comments(mysql_ddl)).strip().rstrip(";").strip()
-    create = _CREATE.match(statement)
-    if create is None:
-        raise ValueError(f"not a CREATE TABLE IF NOT EXISTS statement: {statement[:80]!r}")
-    table = create["table"]
+    table, items = _table_items(mysql_ddl)
     lines, indexes, row_id = [], [], False
-    for item in _top_level_items(create["body"]):
+    for item in items:
         key = _KEY.fullmatch(item)
         if key is None:
-            column = _COLUMN.fullmatch(item)
-            if column is None:
-                raise ValueError(f"{table}: cannot read the column definition {item!r}")
-            line, is_row_id = _sqlite_column(column)
-            row_id = row_id or is_row_id
-            lines.append(line)
+            column = _declared(table, item)
+            row_id = row_id or "AUTO_INCREMENT" in column.options.upper()
+            lines.append(_sqlite_column(column))
             continue
         columns = key["cols"].replace("`", "")
         if key["kind"] == "PRIMARY KEY" and not row_id:

@@ -11,11 +11,13 @@ from dd_refund_pipeline.components.form_sync import project_forms
 from dd_refund_pipeline.forms.spec import (
     DEFS_DIR,
     EXAMPLES_DIR,
+    SpecError,
     load_form_spec,
     parse_ddl_columns,
 )
 from dd_refund_pipeline.forms.table_sql import FormTables
 from dd_refund_pipeline.sqlfiles import SQL_DIR, ddl_for, split_statements, sqlite_ddl
+from dd_refund_pipeline_tests.test_form_spec import form_copy
 
 FORM_FOLDERS = sorted(p.parent for d in (DEFS_DIR, EXAMPLES_DIR) for p in d.glob("*/defs.yaml"))
 SHARED_TABLES = ["rejects_table.sql", "sync_table.sql", "yida_api_calls.sql"]
@@ -42,23 +44,10 @@ def _created(ddl: str, tmp_path: Path, name: str) -> sa.Inspector:
 
 
 def _mysql_ddls() -> list[tuple[str, str]]:
-    forms = [(f"{form.spec.target.table}", form.spec.target.ddl) for form in _all_forms()]
+    # conftest turns the worked examples on: project_forms() holds both forms.
+    forms = [(form.spec.target.table, form.spec.target.ddl) for form in project_forms()]
     shared = [(name, (SQL_DIR / name).read_text(encoding="utf-8")) for name in SHARED_TABLES]
     return forms + shared
-
-
-def _all_forms():
-    import os
-
-    before = os.environ.get("DD_REFUND_EXAMPLE_FORMS")
-    os.environ["DD_REFUND_EXAMPLE_FORMS"] = "on"
-    try:
-        return project_forms()
-    finally:
-        if before is None:
-            del os.environ["DD_REFUND_EXAMPLE_FORMS"]
-        else:
-            os.environ["DD_REFUND_EXAMPLE_FORMS"] = before
 
 
 @pytest.mark.parametrize(("name", "mysql"), _mysql_ddls())
@@ -90,7 +79,7 @@ def test_the_sqlite_table_is_derived_from_the_mysql_ddl_column_for_column(tmp_pa
 
 
 def test_a_type_changed_in_the_mysql_ddl_changes_the_sqlite_table_too(tmp_path):
-    [refunds] = [form for form in _all_forms() if form.spec.name == "fktk_refund"]
+    [refunds] = [form for form in project_forms() if form.spec.name == "fktk_refund"]
     tables = FormTables.of(refunds.spec)
     widened = tables.ddl.replace("`status` VARCHAR(32)", "`status` VARCHAR(48)")
     assert widened != tables.ddl
@@ -102,12 +91,17 @@ def test_a_type_changed_in_the_mysql_ddl_changes_the_sqlite_table_too(tmp_path):
 
 def test_dagster_s_component_loading_finds_every_form_folder():
     """``project_forms()`` is Dagster's tree asked for every YidaFormSync, not a second reader."""
-    names = {form.spec.name for form in _all_forms()}
+    names = {form.spec.name for form in project_forms()}
     assert names == {folder.name for folder in FORM_FOLDERS}
 
 
-def test_a_ddl_the_derivation_cannot_read_is_refused_by_name():
-    with pytest.raises(ValueError, match="not a CREATE TABLE IF NOT EXISTS"):
+def test_a_ddl_the_derivation_cannot_read_is_refused_by_name(tmp_path):
+    with pytest.raises(ValueError, match="not a CREATE TABLE statement"):
         sqlite_ddl("ALTER TABLE x ADD y INT")
     with pytest.raises(ValueError, match="cannot read the column definition"):
         sqlite_ddl("CREATE TABLE IF NOT EXISTS `t` (\n  `a` int NOT NULL\n)")
+    # Through a form's spec: named as the form's DDL, not a bare parser error.
+    folder = form_copy(tmp_path, lambda spec: None)
+    (folder / "hc_dd_fktk.sql").write_text("CREATE TABLE `hc_dd_fktk` (\n  `a` int\n)", "utf-8")
+    with pytest.raises(SpecError, match=r"target.table: its DDL hc_dd_fktk.sql: .*cannot read"):
+        load_form_spec(folder)

@@ -180,15 +180,14 @@ def _attributes_model(derived: type[BaseModel]) -> type[BaseModel]:
     return typed
 
 
-def form_tree(folder: Path) -> dg.ComponentTree:
-    """Dagster's component tree of ``defs/`` or ``examples/``: how Dagster finds the forms."""
-    module = importlib.import_module(f"dd_refund_pipeline.{folder.name}")
-    return dg.ComponentTree.from_module(defs_module=module, project_root=PROJECT_ROOT)
-
-
 def _forms_in(folder: Path) -> list[FormDefs]:
-    """The forms of ``folder``, loaded by Dagster (its schema, its ``{{ env.* }}`` templates)."""
-    components = form_tree(folder).get_all_components(of_type=YidaFormSync)
+    """The forms of ``defs/`` or ``examples/``, found and loaded by Dagster's component tree.
+
+    Dagster applies its schema and the ``{{ env.* }}`` templates, as it does for the code location.
+    """
+    module = importlib.import_module(f"dd_refund_pipeline.{folder.name}")
+    tree = dg.ComponentTree.from_module(defs_module=module, project_root=PROJECT_ROOT)
+    components = tree.get_all_components(of_type=YidaFormSync)
     return sorted((c.form_defs(c.folder) for c in components), key=lambda form: form.spec.name)
 
 

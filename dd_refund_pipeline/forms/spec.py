@@ -23,8 +23,11 @@ from dd_refund_pipeline.forms.spec_model import (
     ColumnModel,
     FormSpecModel,
     SubTableComponent,
+    template_parts,
     template_refs,
+    value_format,
 )
+from dd_refund_pipeline.sqlfiles import TYPE_FAMILIES, ddl_columns
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 # Where forms live: the code location's, and the worked examples' (on only for the demo).
@@ -34,23 +37,6 @@ FORM_FILE = "defs.yaml"
 # Validity rules a target column may carry (checked on the stored rows after each load), and the
 # suffix of the check each one becomes: ``amount`` + ``positive`` → ``amount_positive``.
 RULE_CHECKS = {"pattern": "shaped", "positive": "positive", "in_range": "in_range"}
-# The SQL types of each family: how the transform casts a value, how a day file stores it, and
-# what an adopted table's column may be instead. Nowhere else names SQL types.
-INTEGER_TYPES = ("INT", "INTEGER", "BIGINT", "SMALLINT", "TINYINT")
-TIME_TYPES = ("DATETIME", "TIMESTAMP", "DATE")
-TEXT_TYPES = ("VARCHAR", "CHAR")
-TYPE_FAMILIES = {
-    **{name: "integer" for name in INTEGER_TYPES},
-    **{name: "time" for name in TIME_TYPES},
-    **{name: "text" for name in TEXT_TYPES},
-    "DECIMAL": "decimal",
-}
-_TEMPLATE_PART = re.compile(r"(\{[^{}]+\})")
-_DDL_COLUMN = re.compile(
-    r"^\s*`(?P<name>\w+)`\s+(?P<type>[A-Z]+(?:\(\s*\d+(?:\s*,\s*\d+)?\s*\))?)"
-    r"(?P<rest>[^\n]*)",
-    re.MULTILINE,
-)
 
 
 class SpecError(ValueError):
@@ -93,13 +79,6 @@ class FormSource:
     def field_of_kind(self, kind: str) -> SourceField | None:
         """The first component of ``kind`` (``serial``, ``date``, …), if the spec reads one."""
         return next((f for f in self.fields.values() if f.kind == kind), None)
-
-    def sub_table_of(self, field_id: str) -> SourceField | None:
-        """The sub-table ``field_id`` is, or is a child component of; None for a plain field."""
-        return next(
-            (f for f in self.fields.values() if f.children and field_id in (f.id, *f.children)),
-            None,
-        )
 
 
 @dataclass(frozen=True)
@@ -164,7 +143,7 @@ class TargetColumn:
     @property
     def parts(self) -> list[str]:
         """Literal text and ``{ref}`` placeholders, in order."""
-        return [part for part in _TEMPLATE_PART.split(self.value) if part]
+        return template_parts(self.value)
 
     @property
     def refs(self) -> list[str]:
@@ -271,10 +250,8 @@ class FormSpec:
 
     def value_format(self, column: TargetColumn) -> str | None:
         """The format of the column's value: its own, or that of the one field it copies."""
-        if column.format or len(column.refs) != 1 or len(column.parts) != 1:
-            return column.format
-        rule = self.format_for(column.refs[0])
-        return rule.format if rule else None
+        made_by = {rule.new: rule.format for rule in self.formats}
+        return value_format(column.value, column.format, made_by)
 
     def is_date_only(self, column: TargetColumn) -> bool:
         """True when ``column`` is exactly one field in the ``date`` format (a day, no time)."""
@@ -290,12 +267,10 @@ def snake_case(name: str) -> str:
 
 
 def parse_ddl_columns(ddl: str) -> dict[str, TableColumn]:
-    """Columns of a ``CREATE TABLE`` in our MySQL DDL style (backquoted, one per line)."""
+    """Columns of one of our MySQL ``CREATE TABLE`` statements (``sqlfiles.ddl_columns``)."""
     return {
-        match["name"]: TableColumn(
-            match["name"], match["type"].replace(" ", ""), "NOT NULL" not in match["rest"]
-        )
-        for match in _DDL_COLUMN.finditer(ddl)
+        column.name: TableColumn(column.name, column.sql_type, column.nullable)
+        for column in ddl_columns(ddl)
     }
 
 
@@ -336,7 +311,10 @@ def resolve_spec(name: str, model: FormSpecModel, table_ddl: str, origin: str) -
     """The spec ``model`` of form ``name`` against its table's DDL; ``origin`` names its file."""
     where = f"form spec {name} ({origin}): target"
     target = model.target
-    table_columns = parse_ddl_columns(table_ddl)
+    try:
+        table_columns = parse_ddl_columns(table_ddl)
+    except ValueError as exc:
+        raise SpecError(f"{where}.table: its DDL {target.table}.sql: {exc}") from None
     columns = [
         _target_column(column, target.table, table_columns, f"{where}.columns[{index}]")
         for index, column in enumerate(target.columns)

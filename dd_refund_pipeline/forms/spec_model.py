@@ -14,15 +14,16 @@ literals, nested models): constraints are validators, not annotated types.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 INSTANCE_PREFIX = "instance."
 # The scheme's value formats we implement (the 轻易云 names).
 ValueFormat = Literal["date", "dateTime", "string", "intval", "amount"]
-FORMATS = frozenset(ValueFormat.__args__)  # type: ignore[attr-defined]
+FORMATS = frozenset(get_args(ValueFormat))
 # GetInstances' values (yida-api.md): a typo would match nothing, and under the delete policy
 # empty the window's rows.
 InstanceStatus = Literal["COMPLETED", "ERROR", "RUNNING", "TERMINATED"]
@@ -32,9 +33,25 @@ EARLIEST_DAY = date(2000, 1, 1)
 _TEMPLATE_PART = re.compile(r"(\{[^{}]+\})")
 
 
+def template_parts(value: str) -> list[str]:
+    """A column's value template as literal text and ``{ref}`` placeholders, in order."""
+    return [part for part in _TEMPLATE_PART.split(value) if part]
+
+
 def template_refs(value: str) -> list[str]:
     """The fields a column's value template names (``{serial}(X)`` → serial)."""
-    return [part[1:-1] for part in _TEMPLATE_PART.split(value) if _TEMPLATE_PART.fullmatch(part)]
+    return [part[1:-1] for part in template_parts(value) if _TEMPLATE_PART.fullmatch(part)]
+
+
+def value_format(value: str, own: str | None, made_by: Mapping[str, str]) -> str | None:
+    """The format of a column's value: its ``own``, or the format of the one field it copies.
+
+    ``made_by``: each formatResponse rule's new field and its format.
+    """
+    refs = template_refs(value)
+    if own or len(refs) != 1 or value != f"{{{refs[0]}}}":
+        return own
+    return made_by.get(refs[0])
 
 
 class _SpecPart(BaseModel):
@@ -254,24 +271,13 @@ class FormSpecModel(_SpecPart):
             raise ValueError(f"target.key: '{self.target.key}' is not one of the target columns")
         return self
 
-    def value_format(self, column: ColumnModel) -> str | None:
-        """The format of the column's value: its own, or that of the one field it copies."""
-        refs = template_refs(column.value)
-        if column.format or len(refs) != 1 or column.value != f"{{{refs[0]}}}":
-            return column.format
-        rule = next((rule for rule in self.formats if rule.new == refs[0]), None)
-        return rule.format if rule else None
-
     def _rule_fits(self, column: ColumnModel, where: str) -> None:
-        value_format = self.value_format(column)
-        if column.check == "in_range" and value_format not in ("date", "dateTime"):
-            raise ValueError(
-                f"{where}: 'in_range' needs a date or dateTime value, not {value_format}"
-            )
-        if column.check == "positive" and value_format not in ("amount", "intval"):
-            raise ValueError(
-                f"{where}: 'positive' needs an amount or intval value, not {value_format}"
-            )
+        made_by = {rule.new: rule.format for rule in self.formats}
+        fmt = value_format(column.value, column.format, made_by)
+        if column.check == "in_range" and fmt not in ("date", "dateTime"):
+            raise ValueError(f"{where}: 'in_range' needs a date or dateTime value, not {fmt}")
+        if column.check == "positive" and fmt not in ("amount", "intval"):
+            raise ValueError(f"{where}: 'positive' needs an amount or intval value, not {fmt}")
 
     def _refuse_sub_table(self, ref: str, where: str) -> None:
         """A column reading a sub-table, or a component of one, has no single value to hold."""
