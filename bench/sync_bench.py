@@ -616,9 +616,12 @@ def load_goal(rows: int) -> str:
         text=True,
         check=True,
     )
-    line = next(x for x in done.stdout.splitlines() if x.startswith("ours "))
-    fresh, ratio = line.split()[1:3]
-    return f"load with its sync state {fresh} rows/s = {ratio}× the LOAD DATA bound ({rows:,} rows)"
+    lines = {x.split()[0]: x.split()[1:3] for x in done.stdout.splitlines() if x.startswith("ours")}
+    (fresh, ratio), (file_fresh, file_ratio) = lines["ours"], lines["ours_file"]
+    return (
+        f"load with its sync state {fresh} rows/s = {ratio}× the LOAD DATA bound, with "
+        f"?local_infile=1 {file_fresh} rows/s = {file_ratio}× ({rows:,} rows)"
+    )
 
 
 def report_goals(results: dict[int, dict[str, dict[str, float]]], load: str | None) -> None:

@@ -195,11 +195,15 @@ def test_a_failure_in_the_middle_leaves_the_table_as_it_was(engine):
 
 @contextlib.contextmanager
 def counting_upserts(engine: sa.Engine) -> Iterator[list[str]]:
-    """The INSERT statements sent to hc_dd_fktk while the block runs."""
+    """The statements that sent a batch of hc_dd_fktk's rows while the block runs.
+
+    Straight into the table, or into the load's stage (as VALUES or from a file).
+    """
     inserts: list[str] = []
+    batch = re.compile(r"INSERT INTO\W+hc_dd_fktk(_stage)?\W+\([^)]*\)\s*VALUES|LOAD DATA")
 
     def count(conn, cursor, statement, *args):
-        if re.search(r"INSERT INTO\W+hc_dd_fktk\W", statement):
+        if batch.search(statement):
             inserts.append(statement)
 
     sa.event.listen(engine, "before_cursor_execute", count)

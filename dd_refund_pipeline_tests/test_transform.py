@@ -15,7 +15,8 @@ from dd_refund_pipeline.dingtalk import payload_json
 from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.emulator.generator import MALFORMED_KINDS, generate_instances
 from dd_refund_pipeline.forms.spec import FormSpec, load_form_spec
-from dd_refund_pipeline.transform.instances import LINEAGE_COLUMNS, transform_instances
+from dd_refund_pipeline.forms.table_sql import LINEAGE_COLUMNS
+from dd_refund_pipeline.transform.instances import transform_instances
 
 SPEC = load_form_spec("fktk_refund")
 AS_OF = datetime(2026, 11, 20, 15, 0, tzinfo=CHINA_TZ)

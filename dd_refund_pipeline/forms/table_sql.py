@@ -28,6 +28,9 @@ REJECT_COLUMNS = [
     "originator",
     "created_at",
 ]
+# What a cleaned row brings besides its columns: the sync state's facts of the copy (its creation
+# day, modifiedTimeGMT and version), written to the form's sync table with the row.
+LINEAGE_COLUMNS = ["partition_date", "source_modified_time", "source_version"]
 _IDENTIFIER = re.compile(r"^\w+$")
 
 
@@ -88,8 +91,17 @@ class FormTables:
         """``sql/<name>`` with this form's identifiers in place of its ``{placeholders}``."""
         others = [c for c in self.columns if c != self.key]
         shown = [c for c in self.checked if c != self.key]
+        staged = [*self.columns, *LINEAGE_COLUMNS]
         return read_sql(name).format(
             table=self.table,
+            stage_table=f"{self.table}_stage",
+            stage_select=", ".join(
+                [*(f"t.`{c}`" for c in self.columns), *(f"y.`{c}`" for c in LINEAGE_COLUMNS)]
+            ),
+            stage_columns=_quoted(staged),
+            stage_values=", ".join(f":{c}" for c in staged),
+            stage_row_columns=", ".join(f"s.`{c}`" for c in self.columns),
+            sync_guard=read_sql("sync_guard.mysql.sql").format(sync_table=self.sync),
             rejects_table=self.rejects,
             sync_table=self.sync,
             key=self.key,
@@ -98,7 +110,8 @@ class FormTables:
             values=", ".join(f":{c}" for c in self.columns),
             checked_columns=_quoted(list(self.checked)),
             shown_columns=_quoted(shown) if shown else "NULL AS nothing_checked",
-            mysql_updates=",\n  ".join(f"`{c}` = VALUES(`{c}`)" for c in others),
+            # The table's columns named with it: from the stage, same-named columns are in scope.
+            mysql_updates=",\n  ".join(f"`{self.table}`.`{c}` = VALUES(`{c}`)" for c in others),
             sqlite_updates=",\n  ".join(f"`{c}` = excluded.`{c}`" for c in others),
             sqlite_changed="\n   OR ".join(f"`{c}` IS NOT excluded.`{c}`" for c in others),
         )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,19 +21,26 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 
 from dd_refund_pipeline.forms.spec import FormSpec
-from dd_refund_pipeline.forms.table_sql import FormTables
+from dd_refund_pipeline.forms.table_sql import LINEAGE_COLUMNS, FormTables
+from dd_refund_pipeline.load.batch_writers import (
+    ROWS,
+    DriverStatement,
+    LoadContext,
+    RowsWriter,
+    StagedWriter,
+    bindable,
+    wants_file,
+)
 from dd_refund_pipeline.load.existing_table import compare_columns, fitted_column
 from dd_refund_pipeline.load.sync_state import (
     GoneReport,
     SyncScope,
-    older_copies,
     reconcile_gone,
     select_keys,
     sync_time,
     tracked_between,
 )
 from dd_refund_pipeline.sqlfiles import split_statements
-from dd_refund_pipeline.transform.instances import LINEAGE_COLUMNS
 
 BATCH_SIZE = 5000
 REJECT_FIELDS = ["record_key", "process_instance_id", "field", "reason", "raw_value", "run_id"]
@@ -72,6 +78,10 @@ class LoadResult:
     # Copies older than the one the table holds (a rebuild from older files, a late load).
     stale_skipped: int = 0
     gone: GoneReport = field(default_factory=GoneReport)
+    # How the rows reached the database (batch_writers: staged_file, staged_rows or rows), and
+    # why a file the URL allowed was refused by the server, when it was.
+    method: str = ROWS
+    file_refused: str | None = None
 
     @property
     def rows(self) -> int:
@@ -91,6 +101,8 @@ class LoadResult:
             "removed_gone_upstream": self.gone.removed,
             "rows_without_a_usable_key": self.gone.unkeyed,
             "load_seconds": round(self.seconds, 3),
+            "load_method": self.method,
+            **({"load_file_refused": self.file_refused} if self.file_refused else {}),
         }
 
 
@@ -272,65 +284,6 @@ def ensure_schema(engine: Engine, spec: FormSpec) -> list[str]:
     return created
 
 
-def _bindable(frame: pd.DataFrame, dialect: str) -> dict[str, list[Any]]:
-    """Columns as lists of plain Python values the driver binds exactly."""
-    columns: dict[str, list[Any]] = {}
-    for name in frame.columns:
-        series = frame[name]
-        if pd.api.types.is_datetime64_any_dtype(series):
-            naive = series.dt.tz_convert(None) if series.dt.tz is not None else series
-            values: list[Any] = naive.to_numpy(dtype="datetime64[us]").tolist()
-        elif isinstance(series.dtype, pd.Int64Dtype):
-            values = [None if pd.isna(v) else int(v) for v in series.astype(object)]
-        else:
-            values = series.astype(object).where(series.notna(), None).tolist()
-        if dialect == "sqlite":
-            # SQLite has no exact decimal and no datetime type: keep both as their exact text.
-            values = [_sqlite_value(v) for v in values]
-        columns[name] = values
-    return columns
-
-
-def _sqlite_value(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, datetime):
-        return value.isoformat(sep=" ")
-    return value
-
-
-class _DriverStatement:
-    """A ``sql/`` statement compiled once for the driver, executed without per-row SQLAlchemy work.
-
-    SQLAlchemy's parameter processing for ``text()`` costs as much as the driver's own escaping
-    on large batches; the statement has no typed binds, so handing the driver its native
-    paramstyle directly changes nothing but the speed.
-    """
-
-    def __init__(self, conn: Connection, sql: str) -> None:
-        # Positional placeholders, rows as tuples: the driver escapes a tuple without building a
-        # dict per row (pymysql: ~10% of a 56,000-row load).
-        dialect = conn.dialect
-        if dialect.paramstyle == "pyformat":
-            dialect_class: Any = type(dialect)  # a DefaultDialect: it takes the paramstyle
-            dialect = dialect_class(paramstyle="format")
-        compiled = sa.text(sql).compile(dialect=dialect)
-        self.sql = str(compiled)
-        self.order = list(compiled.positiontup or []) if compiled.positional else None
-
-    def rows(self, columns: dict[str, list[Any]], start: int, stop: int) -> list[Any]:
-        names = self.order or list(columns)
-        chunk = [columns[name][start:stop] for name in names]
-        if self.order is not None:
-            return list(zip(*chunk, strict=True))
-        return [dict(zip(names, row, strict=True)) for row in zip(*chunk, strict=True)]
-
-    def executemany(
-        self, conn: Connection, columns: dict[str, list[Any]], start: int, stop: int
-    ) -> int:
-        return conn.exec_driver_sql(self.sql, self.rows(columns, start, stop)).rowcount
-
-
 class _Upsert:
     """The upsert of one load: counts what it inserted, updated and left unchanged.
 
@@ -338,22 +291,10 @@ class _Upsert:
     one round trip per batch, whatever the pieces' sizes.
     """
 
-    def __init__(
-        self,
-        conn: Connection,
-        spec: FormSpec,
-        dialect: str,
-        batch_size: int,
-        run_id: str,
-        seen_at: Any,
-    ) -> None:
-        self.tables = tables = FormTables.of(spec)
-        self.conn, self.spec, self.dialect, self.batch_size = conn, spec, dialect, batch_size
-        # When the copies were seen in Yida (their scan's start); None for a rebuild from files.
-        self.run_id, self.seen_at, self.loaded_at = run_id, seen_at, sync_time(dialect)
-        self.statement = _DriverStatement(conn, tables.sql(f"upsert_rows.{dialect}.sql"))
-        self.sync_statement = _DriverStatement(conn, tables.sql(f"upsert_sync.{dialect}.sql"))
-        self.count_existing = tables.sql("count_existing.sql")
+    def __init__(self, load: LoadContext, spec: FormSpec, batch_size: int, from_file: bool) -> None:
+        self.load, self.spec, self.batch_size = load, spec, batch_size
+        staged = StagedWriter.open(load, from_file) if load.dialect == "mysql" else None
+        self.writer: StagedWriter | RowsWriter = staged or RowsWriter(load)
         self.inserted = self.updated = self.unchanged = self.stale = 0
         # Keys seen so far as 64-bit hashes in arrays: a window's keys as strings would be
         # 200,000 small objects kept alive across the load.
@@ -385,57 +326,14 @@ class _Upsert:
         ready = len(frame) - len(frame) % self.batch_size if whole_batches_only else len(frame)
         if ready < len(frame):
             self._pending = [frame.iloc[ready:]]
-        written = [*self.spec.target.column_names, *LINEAGE_COLUMNS]
-        columns = _bindable(frame.iloc[:ready][written], self.dialect)
+        written = frame[[*self.spec.target.column_names, *LINEAGE_COLUMNS]]
         for start in range(0, ready, self.batch_size):
-            self._batch(columns, start, min(start + self.batch_size, ready))
-
-    def _newest(self, columns: dict[str, list[Any]], start: int, stop: int) -> dict[str, list[Any]]:
-        """Record the batch in the sync state; the batch's rows that are the newest copies.
-
-        The guarded upsert moves each form's state only forward and locks it until commit, so
-        an older copy (from older files, or a run whose load finishes after a later one) is
-        never written over a newer one, nor a form back that a later scan found gone.
-        """
-        keys = columns[self.spec.target.key][start:stop]
-        versions = columns["source_version"][start:stop]
-        modified = columns["source_modified_time"][start:stop]
-        size = stop - start
-        sync = {
-            "process_instance_id": keys,
-            "partition_date": columns["partition_date"][start:stop],
-            "source_version": versions,
-            "source_modified_time": modified,
-            "run_id": [self.run_id] * size,
-            "loaded_at": [self.loaded_at] * size,
-            "seen_at": [self.seen_at] * size,
-        }
-        self.sync_statement.executemany(self.conn, sync, 0, size)
-        older = older_copies(self.conn, self.tables, keys, self.run_id)
-        self.stale += len(older)
-        if not older:
-            return {name: values[start:stop] for name, values in columns.items()}
-        newest = [key not in older for key in keys]
-        return {
-            name: [v for v, keep in zip(values[start:stop], newest, strict=True) if keep]
-            for name, values in columns.items()
-        }
-
-    def _batch(self, columns: dict[str, list[Any]], start: int, stop: int) -> None:
-        columns = self._newest(columns, start, stop)
-        keys = columns[self.spec.target.key]
-        size = len(keys)
-        if not size:
-            return
-        [(existing,)] = select_keys(self.conn, self.count_existing, keys)
-        affected = self.statement.executemany(self.conn, columns, 0, size)
-        fresh = size - existing
-        # MySQL (FOUND_ROWS, as SQLAlchemy connects): 1 per insert, 2 per update, 1 per unchanged
-        # row. SQLite: 1 per insert or update, 0 per unchanged row.
-        changed = affected - size if self.dialect == "mysql" else affected - fresh
-        self.inserted += fresh
-        self.updated += changed
-        self.unchanged += existing - changed
+            outcome = self.writer.write(written.iloc[start : min(start + self.batch_size, ready)])
+            inserted, updated, unchanged = outcome.counts(self.load.dialect)
+            self.inserted += inserted
+            self.updated += updated
+            self.unchanged += unchanged
+            self.stale += outcome.stale
 
 
 class _Rejects:
@@ -443,7 +341,7 @@ class _Rejects:
 
     def __init__(self, conn: Connection, tables: FormTables, dialect: str, run_id: str) -> None:
         self.conn, self.dialect, self.run_id = conn, dialect, run_id
-        self.statement = _DriverStatement(conn, tables.sql(f"upsert_rejects.{dialect}.sql"))
+        self.statement = DriverStatement(conn, tables.sql(f"upsert_rejects.{dialect}.sql"))
 
     def record(self, rejects: pd.DataFrame, batch_size: int) -> int:
         """Upsert ``rejects`` (one row per record and field); how many rows were written."""
@@ -451,7 +349,7 @@ class _Rejects:
             return 0
         keep = ["record_key", "field"]
         frame = rejects.drop_duplicates(keep).assign(run_id=self.run_id)[REJECT_FIELDS]
-        columns = _bindable(frame, self.dialect)
+        columns = bindable(frame, self.dialect)
         for start in range(0, len(frame), batch_size):
             end = min(start + batch_size, len(frame))
             self.statement.executemany(self.conn, columns, start, end)
@@ -482,20 +380,31 @@ def load_batches(
     try:
         with engine.begin() as conn:
             seen_at = scope.seen_at(dialect) if scope is not None else None
-            upsert = _Upsert(conn, spec, dialect, batch_size, run_id, seen_at)
-            quarantine = _Rejects(conn, upsert.tables, dialect, run_id)
+            tables = FormTables.of(spec)
+            load = LoadContext(conn, tables, dialect, run_id, sync_time(dialect), seen_at)
+            upsert = _Upsert(load, spec, batch_size, wants_file(engine))
+            quarantine = _Rejects(conn, tables, dialect, run_id)
             for clean, rejects in batches:
                 upsert.add(clean)
                 recorded += quarantine.record(rejects, batch_size)
             upsert.flush()
+            upsert.writer.close()
             gone = GoneReport()
             if scope is not None:
-                gone = reconcile_gone(conn, upsert.tables, scope, run_id, dialect)
+                gone = reconcile_gone(conn, tables, scope, run_id, dialect)
     except OperationalError as exc:
         raise _connect_error(engine, exc) from None
     counts = (upsert.inserted, upsert.updated, upsert.unchanged)
     elapsed = time.monotonic() - started
-    return LoadResult(*counts, recorded, elapsed, stale_skipped=upsert.stale, gone=gone)
+    return LoadResult(
+        *counts,
+        recorded,
+        elapsed,
+        stale_skipped=upsert.stale,
+        gone=gone,
+        method=upsert.writer.method,
+        file_refused=getattr(upsert.writer, "file_refused", None),
+    )
 
 
 def quarantine(engine: Engine, spec: FormSpec, rejects: pd.DataFrame, run_id: str) -> int:

@@ -26,7 +26,6 @@ from dd_refund_pipeline.forms.spec import FormSpec, SpecError, TargetColumn
 from dd_refund_pipeline.forms.spec_model import INSTANCE_PREFIX
 from dd_refund_pipeline.forms.table_sql import REJECT_COLUMNS
 
-LINEAGE_COLUMNS = ["partition_date", "source_modified_time", "source_version"]
 ID_KEY = "processInstanceId"
 RAW_VALUE_LIMIT = 2000
 # hc_dd_fktk_rejects.reason is VARCHAR(255); a value in a reason shows this many characters.

@@ -1,0 +1,2 @@
+-- The load is done with its stage (no implicit commit: the table is temporary).
+DROP TEMPORARY TABLE IF EXISTS `{stage_table}`
