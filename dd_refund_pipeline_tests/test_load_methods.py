@@ -35,7 +35,8 @@ from dd_refund_pipeline_tests.conftest import _admin, _fresh, examples
 SPEC = load_form_spec("fktk_refund")
 COLUMNS = SPEC.target.column_names
 METHODS = ("staged_file", "staged_rows", "rows")
-NO_TEMP_USER = "dd_refund_no_temp"
+# A user of this session's own: two suites on one server must not drop each other's.
+NO_TEMP_USER = f"dd_refund_no_temp_{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
