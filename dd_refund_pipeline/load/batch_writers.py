@@ -55,8 +55,7 @@ def bindable(frame: pd.DataFrame, dialect: str) -> dict[str, list[Any]]:
     for name in frame.columns:
         series = frame[name]
         if pd.api.types.is_datetime64_any_dtype(series):
-            naive = series.dt.tz_convert(None) if series.dt.tz is not None else series
-            values: list[Any] = naive.to_numpy(dtype="datetime64[us]").tolist()
+            values: list[Any] = _utc_stamps(series).tolist()
         elif isinstance(series.dtype, pd.Int64Dtype):
             values = [None if pd.isna(v) else int(v) for v in series.astype(object)]
         else:
@@ -66,6 +65,12 @@ def bindable(frame: pd.DataFrame, dialect: str) -> dict[str, list[Any]]:
             values = [_sqlite_value(v) for v in values]
         columns[name] = values
     return columns
+
+
+def _utc_stamps(series: pd.Series) -> np.ndarray:
+    """A time column as naive microsecond stamps (an aware one converted to UTC first)."""
+    naive = series.dt.tz_convert(None) if series.dt.tz is not None else series
+    return naive.to_numpy(dtype="datetime64[us]")
 
 
 def _sqlite_value(value: Any) -> Any:
@@ -151,6 +156,8 @@ class RowsWriter:
     """Each statement bound to the batch's rows: SQLite's way, MySQL's when staging is refused."""
 
     method = ROWS
+    # Never a file here: nothing for the server to refuse.
+    file_refused: str | None = None
 
     def __init__(self, load: LoadContext) -> None:
         self.load = load
@@ -170,7 +177,12 @@ class RowsWriter:
         return BatchOutcome(len(keys), len(batch) - len(keys), existing, affected)
 
     def _newest(self, columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        """Record the batch in the sync state; the batch's rows that are the newest copies."""
+        """Record the batch in the sync state; the batch's rows that are the newest copies.
+
+        The guarded upsert moves each form's state only forward and locks it until commit, so
+        an older copy (from older files, or a run whose load finishes after a later one) is
+        never written over a newer one, nor a form back that a later scan found gone.
+        """
         load = self.load
         keys = columns[load.tables.key]
         size = len(keys)
@@ -319,12 +331,11 @@ def _text(value: Any) -> str:
 def _text_column(series: pd.Series) -> list[str]:
     """A column's values in MySQL's text format (the common types without a call per value)."""
     if pd.api.types.is_datetime64_any_dtype(series):
-        naive = series.dt.tz_convert(None) if series.dt.tz is not None else series
-        stamps = naive.to_numpy(dtype="datetime64[us]")
+        stamps = _utc_stamps(series)
         # Whole seconds unless a value has a fraction: the text the driver would send.
         whole = bool((stamps.astype("int64") % 1_000_000 == 0).all())
         texts = np.datetime_as_string(stamps, unit="s" if whole else "us").tolist()
-        missing = naive.isna().to_numpy()
+        missing = series.isna().to_numpy()
         return [
             _NULL if gap else t.replace("T", " ") for t, gap in zip(texts, missing, strict=True)
         ]

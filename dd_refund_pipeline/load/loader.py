@@ -403,7 +403,7 @@ def load_batches(
         stale_skipped=upsert.stale,
         gone=gone,
         method=upsert.writer.method,
-        file_refused=getattr(upsert.writer, "file_refused", None),
+        file_refused=upsert.writer.file_refused,
     )
 
 
