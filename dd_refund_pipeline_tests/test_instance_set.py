@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import tracemalloc
+from datetime import datetime
 from typing import Any
 
+from dd_refund_pipeline.dingtalk import payload_json
 from dd_refund_pipeline.dingtalk.instance_set import InstanceSet, copy_rank
+from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
+from dd_refund_pipeline.emulator.generator import generate_instances
+from dd_refund_pipeline.forms.spec import load_form_spec
 from dd_refund_pipeline_tests.test_transform import instance
 
 
@@ -50,3 +56,30 @@ def test_the_newest_copy_is_the_higher_version_then_the_later_modification():
     assert copy_rank(newer) > copy_rank(older)
     assert copy_rank(later) > copy_rank(newer) > copy_rank(garbled)
     assert copy_rank(form("a", "2026-11-01T02:00Z", version="x")) < copy_rank(older)  # type: ignore[arg-type]
+
+
+def test_a_large_scan_holds_a_bounded_number_of_decoded_payloads():
+    # A decoded payload takes about 4.7 times its JSON: kept until the spool held 32 MB, they had
+    # grown a 200,000-form run by ~150 MB that the process never gave back (issue 26, goal 3).
+    _, made = generate_instances(
+        load_form_spec("fktk_refund"), 100, seed=3, as_of=datetime.now(tz=CHINA_TZ), days=25
+    )
+    lines = [payload_json.dumps(m.payload) for m in made if isinstance(m.payload, dict)]
+    pids = [m.pid for m in made if isinstance(m.payload, dict)]
+    found, spooled = InstanceSet(), 0
+    tracemalloc.start()
+    try:
+        for page in range(24 * 1024 * 1024 // sum(map(len, lines)) + 1):
+            # Each page decoded afresh, as the scan receives it.
+            tag = f"-{page}".encode()
+            found.add(
+                payload_json.loads(line.replace(pid.encode(), pid.encode() + tag))
+                for line, pid in zip(lines, pids, strict=True)
+            )
+            spooled += sum(map(len, lines))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        found.close()
+    assert spooled > 24 * 1024 * 1024 and len(found) == len(lines) * (page + 1)
+    assert peak < 70 * 1024 * 1024, f"{peak / 2**20:.0f} MB held for {spooled / 2**20:.0f} MB"
