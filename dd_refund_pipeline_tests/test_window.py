@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from dd_refund_pipeline.days.day_instances import InMemoryDays
+from dd_refund_pipeline.days.partition_files import decode_frame
 from dd_refund_pipeline.days.raw_instances import RawInstances
 from dd_refund_pipeline.forms.spec import load_form_spec
 from dd_refund_pipeline.transform.instances import transform_instances
@@ -45,11 +48,16 @@ def test_a_batch_rejects_under_the_stored_day_and_merges_copies_only_within_a_da
     raw = RawInstances.from_lists(
         {"2026-11-01": [a_v1, a_v2, twice], "2026-11-02": [twice], "2026-11-03": [undated]}
     )
-    frames, merged = transform_window(raw, SPEC)
-    assert merged == 1 and frames.days == DAYS
+    window = transform_window(raw, SPEC)
+    frames = window.frames
+    assert window.duplicates == 1 and frames.days == DAYS
     summary = WindowSummary().read(frames, "extend_processInstanceId")
     assert summary.rows == {"2026-11-01": 1, "2026-11-02": 2, "2026-11-03": 0}
-    clean = frames.clean_columns(["extend_processInstanceId", "source_version"])
+    assert window.summary.rows == summary.rows and window.summary.day_keys == summary.day_keys
+    clean = window.checked
+    # The days read back from their encoded files hold the rows the check saw.
+    stored = pd.concat([frames.day(day)[0] for day in frames.days], ignore_index=True)
+    pd.testing.assert_frame_equal(stored[clean.columns], clean, check_dtype=False)
     assert clean.set_index("extend_processInstanceId").loc["a", "source_version"] == 2
     # The same form under two days is damage: both copies reach the uniqueness check.
     assert (clean["extend_processInstanceId"] == "t").sum() == 2
@@ -58,3 +66,21 @@ def test_a_batch_rejects_under_the_stored_day_and_merges_copies_only_within_a_da
     assert frames.day("2026-11-03")[1]["process_instance_id"].tolist() == ["u"]
     # Without stored days, a record's own unreadable date leaves its reject without a day.
     assert transform_instances([undated], SPEC).rejects["partition_date"].isna().all()
+
+
+def test_a_day_whose_rows_come_from_two_batches_is_stored_as_one_file():
+    # Created on 11-02 but stored under 11-01 (an older scan's file): it is cleaned into 11-02's
+    # rows, one batch before the forms stored under 11-02.
+    raw = RawInstances.from_lists(
+        {
+            "2026-11-01": [form("early", "2026-11-02T02:00Z")],
+            "2026-11-02": [form("own", "2026-11-02T03:00Z")],
+        }
+    )
+    window = transform_window(raw, SPEC, batch_size=1)
+    key = "extend_processInstanceId"
+    clean, rejects = (decode_frame(part) for part in window.frames.files("2026-11-02"))
+    assert sorted(clean[key]) == ["early", "own"] and rejects.empty
+    assert window.frames.day("2026-11-02")[0][key].tolist() == clean[key].tolist()
+    assert window.summary.rows == {"2026-11-01": 0, "2026-11-02": 2}
+    assert decode_frame(window.frames.files("2026-11-01")[0]).empty

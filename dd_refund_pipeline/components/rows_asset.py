@@ -17,7 +17,7 @@ from dd_refund_pipeline.lib.run_metadata import (
 )
 from dd_refund_pipeline.load.loader import DatabaseError
 from dd_refund_pipeline.settings import yida_form_links
-from dd_refund_pipeline.transform.window import FormFrames, WindowSummary, transform_window
+from dd_refund_pipeline.transform.window import CHECKED_LINEAGE, FormFrames, transform_window
 
 
 def _unique_ids_check(clean: pd.DataFrame, key: str) -> dg.AssetCheckResult:
@@ -32,7 +32,7 @@ def _unique_ids_check(clean: pd.DataFrame, key: str) -> dg.AssetCheckResult:
             "rows_involved": len(repeated),
             "sample": preview(
                 repeated.sort_values(key).head(SAMPLE_SIZE),
-                [key, "partition_date", "source_version"],
+                [key, *CHECKED_LINEAGE],
             ),
         },
     )
@@ -81,17 +81,18 @@ def build_rows_asset(form: FormDefs) -> dg.AssetsDefinition:
             fitted = refund_database.fitted(spec)
         except DatabaseError as error:
             raise dg.Failure(description=str(error), allow_retries=False) from None
-        frames, duplicates = transform_window(raw, fitted)
-        summary = WindowSummary().read(frames, key)
+        # Each day is encoded as its batch finishes: the window's frames are never all held.
+        window = transform_window(raw, fitted)
+        summary = window.summary
         rejects = summary.rejects()
         record_day_counts(context, summary.rows)
         yield dg.Output(
-            frames,
+            window.frames,
             metadata={
                 "window": run_days(context),
                 "rows": summary.total_rows,
                 "rejected_records": summary.rejected_records(),
-                "duplicates_merged": duplicates,
+                "duplicates_merged": window.duplicates,
                 "rows_by_day": day_counts_table(
                     {"rows": summary.rows, "rejected": summary.rejected_by_day()}
                 ),
@@ -103,8 +104,6 @@ def build_rows_asset(form: FormDefs) -> dg.AssetsDefinition:
                 ),
             },
         )
-        yield _unique_ids_check(
-            frames.clean_columns([key, "partition_date", "source_version"]), key
-        )
+        yield _unique_ids_check(window.checked, key)
 
     return rows

@@ -99,6 +99,19 @@ REJECTS_SCHEMA = pa.schema([pa.field(name, pa.string()) for name in REJECT_COLUM
 _PANDAS_TYPES = {pa.int64(): pd.Int64Dtype()}
 
 
+def encode_frame(frame: pd.DataFrame, schema: pa.Schema) -> bytes:
+    """A day's frame as the bytes of its Parquet file, typed by ``schema``."""
+    table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    return buffer.getvalue()
+
+
+def decode_frame(parquet: bytes) -> pd.DataFrame:
+    """A day's frame from the bytes of its Parquet file."""
+    return pq.read_table(io.BytesIO(parquet)).to_pandas(types_mapper=_PANDAS_TYPES.get)
+
+
 class PartitionFileStore:
     """Reads and writes one asset's files per partition key under ``base_url``."""
 
@@ -217,20 +230,13 @@ class PartitionFileStore:
                     total += pq.read_metadata(file).num_rows
         return total
 
-    def write_frame(
-        self, asset: str, key: str, suffix: str, frame: pd.DataFrame, schema: pa.Schema
-    ) -> None:
-        """Write one day's frame as Parquet with ``schema``, whole or not at all."""
-        table = pa.Table.from_pandas(frame[schema.names], schema=schema, preserve_index=False)
-        buffer = io.BytesIO()
-        pq.write_table(table, buffer)
-        self._write_bytes(self.path(asset, key, suffix), buffer.getvalue())
+    def write_frame(self, asset: str, key: str, suffix: str, parquet: bytes) -> None:
+        """Write one day's frame, already Parquet (``encode_frame``), whole or not at all."""
+        self._write_bytes(self.path(asset, key, suffix), parquet)
 
     def read_frame(self, asset: str, key: str, suffix: str) -> pd.DataFrame:
         """One stored day's frame."""
-        payload = self.existing(asset, key, suffix).read_bytes()
-        table = pq.read_table(io.BytesIO(payload))
-        return table.to_pandas(types_mapper=_PANDAS_TYPES.get)
+        return decode_frame(self.existing(asset, key, suffix).read_bytes())
 
 
 class StoredDays:

@@ -8,12 +8,10 @@ stored raw data and makes no API call.
 import dagster as dg
 
 from dd_refund_pipeline.days.partition_files import (
-    REJECTS_SCHEMA,
     MissingPartitionError,
     PartitionFileStore,
     StorageWriteError,
     StoredDays,
-    clean_schema,
 )
 from dd_refund_pipeline.days.raw_instances import RawInstances
 from dd_refund_pipeline.settings import STORAGE_URL_ENV, dagster_home
@@ -70,11 +68,10 @@ class FormFileStorage(dg.ConfigurableIOManager):
         else:
             if obj.spec is None:
                 raise TypeError(f"{asset}: cleaned rows without the form spec they follow")
-            schema = clean_schema(obj.spec)
             for key in keys:
-                clean, rejects = obj.day(key)
-                store.write_frame(asset, key, CLEAN_SUFFIX, clean, schema)
-                store.write_frame(asset, key, REJECTS_SUFFIX, rejects, REJECTS_SCHEMA)
+                clean, rejects = obj.files(key)
+                store.write_frame(asset, key, CLEAN_SUFFIX, clean)
+                store.write_frame(asset, key, REJECTS_SUFFIX, rejects)
             held = store.stored_rows(asset, CLEAN_SUFFIX)
         context.add_output_metadata(
             {
