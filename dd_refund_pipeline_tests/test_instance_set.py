@@ -82,4 +82,4 @@ def test_a_large_scan_holds_a_bounded_number_of_decoded_payloads():
         tracemalloc.stop()
         found.close()
     assert spooled > 24 * 1024 * 1024 and len(found) == len(lines) * (page + 1)
-    assert peak < 70 * 1024 * 1024, f"{peak / 2**20:.0f} MB held for {spooled / 2**20:.0f} MB"
+    assert peak < 40 * 1024 * 1024, f"{peak / 2**20:.0f} MB held for {spooled / 2**20:.0f} MB"

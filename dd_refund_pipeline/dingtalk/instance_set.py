@@ -17,11 +17,11 @@ import numpy as np
 from dd_refund_pipeline.dingtalk import payload_json
 from dd_refund_pipeline.dingtalk.timefmt import parse_gmt
 
-# Payloads of a scan stay in memory up to this size (about 5,000 forms), then move to a temporary
+# Payloads of a scan stay in memory up to this size (about 2,600 forms), then move to a temporary
 # file. Until then their decoded objects are kept too, and those take about 4.7 times their JSON:
-# 8 MB of spool hold ~40 MB of objects. At 32 MB they were ~150 MB, freed at the rollover but kept
+# 4 MB of spool hold ~20 MB of objects. At 32 MB they were ~150 MB, freed at the rollover but kept
 # by the process (their pages are shared with what the scan keeps): a large scan grew by that much.
-SPOOL_IN_MEMORY_BYTES = 8 * 1024 * 1024
+SPOOL_IN_MEMORY_BYTES = 4 * 1024 * 1024
 _UNKNOWN = math.nan
 
 
