@@ -162,8 +162,9 @@ class _EncodedDays:
 
     def __init__(self, spec: FormSpec) -> None:
         self.schemas = (clean_schema(spec), REJECTS_SCHEMA)
-        empty = transform_instances([], spec)
-        self.empty = self._encoded(empty.clean, empty.rejects)
+        # A day without any record: the columns, no rows.
+        self.blank = transform_instances([], spec)
+        self.empty = self._encoded(self.blank.clean, self.blank.rejects)
         self.parts: dict[str, list[DayFiles]] = {}
 
     def _encoded(self, clean: pd.DataFrame, rejects: pd.DataFrame) -> DayFiles:
@@ -215,7 +216,7 @@ def transform_window(
             checked.append(clean[[key, *CHECKED_LINEAGE]].copy())
             encoded.add(day, clean, rejects)
     days = sorted({*raw.days, *encoded.parts})
-    empty = transform_instances([], spec)
+    empty = encoded.blank
     for day in days:
         if day not in summary.rows:
             summary.note(day, empty.clean, empty.rejects, key)
