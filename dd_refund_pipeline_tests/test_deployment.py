@@ -25,6 +25,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from dd_refund_pipeline.dingtalk.timefmt import CHINA_TZ
 from dd_refund_pipeline.emulator.server import EmulatorServer
 from dd_refund_pipeline.emulator.state import EmulatorConfig
 from dd_refund_pipeline.load.loader import make_engine
@@ -253,7 +255,7 @@ def topology(request, tmp_path, mysql_url) -> Iterator[dict[str, Any]]:
         request.addfinalizer(postgres.remove)
         storage = {"host": "127.0.0.1", "port": postgres.port, "user": "postgres", "db": "dagster"}
     config = EmulatorConfig(instances=instances, seed=5, malformed_rate=0.02)
-    with EmulatorServer(config, as_of=AS_OF) as emulator:
+    with EmulatorServer(config, as_of=wanted.get("as_of", AS_OF)) as emulator:
         home = tmp_path / "dagster_home"
         home.mkdir()
         shutil.copy(DEPLOY / "dagster.yaml", home / "dagster.yaml")
@@ -478,6 +480,16 @@ def _scan_spans(graphql: GraphQL, run_id: str) -> list[tuple[float, float]]:
     return [(min(times), max(times)) for times in spans.values()]
 
 
+def _china_days(first: date, count: int) -> list[str]:
+    return [(first + timedelta(days=n)).isoformat() for n in range(count)]
+
+
+# The schedule's run reads the 25 days before today, China time, on the real clock: the forms of
+# this test are made up to today's start, and its backfills are placed against that window.
+_TODAY = datetime.now(tz=CHINA_TZ).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+@pytest.mark.parametrize("topology", [{"as_of": _TODAY}], indirect=True)
 def test_three_overlapping_runs_converge_take_turns_at_the_api_and_count_each_call_once(
     topology,
 ):
@@ -487,9 +499,12 @@ def test_three_overlapping_runs_converge_take_turns_at_the_api_and_count_each_ca
     exactly Yida's for the union of their days, and ``yida_api_calls`` counts each list call the
     API received exactly once."""
     graphql, services, emulator = topology["graphql"], topology["services"], topology["emulator"]
+    # The schedule's first day now; the second backfill reaches two days into its window (the
+    # date may turn while the test runs), the first overlaps the second by four days.
+    scheduled_from = datetime.now(tz=CHINA_TZ).date() - timedelta(days=25)
     ranges = [
-        [f"2026-10-{day}" for day in range(25, 32)] + [f"2026-11-0{day}" for day in range(1, 6)],
-        [f"2026-11-{day:02d}" for day in range(1, 13)],
+        _china_days(scheduled_from - timedelta(days=18), 12),
+        _china_days(scheduled_from - timedelta(days=10), 12),
     ]
     for days in ranges:
         launched = graphql(
@@ -525,8 +540,15 @@ def test_three_overlapping_runs_converge_take_turns_at_the_api_and_count_each_ca
         if t["key"] == "dagster/asset_partition_range_start"
         and {"key": "dagster/schedule_name", "value": "dd_refund_daily_schedule"} in run["tags"]
     )
-    assert scheduled_first <= "2026-11-12"  # the schedule's days meet the second backfill's
-    expected = expected_rows(emulator, "2026-10-25", "2026-12-31")
+    assert scheduled_first <= ranges[1][-1]  # the schedule's days meet the second backfill's
+    scheduled_last = max(
+        t["value"]
+        for run in runs
+        for t in run["tags"]
+        if t["key"] == "dagster/asset_partition_range_end"
+        and {"key": "dagster/schedule_name", "value": "dd_refund_daily_schedule"} in run["tags"]
+    )
+    expected = expected_rows(emulator, ranges[0][0], scheduled_last)
     with topology["engine"].connect() as conn:
         stored = {
             r[0]: tuple(r[1:])
