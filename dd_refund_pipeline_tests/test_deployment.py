@@ -480,6 +480,18 @@ def _scan_spans(graphql: GraphQL, run_id: str) -> list[tuple[float, float]]:
     return [(min(times), max(times)) for times in spans.values()]
 
 
+def _scheduled_tag(runs: list[dict[str, Any]], key: str) -> list[str]:
+    """The values of tag ``key`` on the refund schedule's runs."""
+    schedule = {"key": "dagster/schedule_name", "value": "dd_refund_daily_schedule"}
+    return [
+        t["value"]
+        for run in runs
+        if schedule in run["tags"]
+        for t in run["tags"]
+        if t["key"] == key
+    ]
+
+
 def _china_days(first: date, count: int) -> list[str]:
     return [(first + timedelta(days=n)).isoformat() for n in range(count)]
 
@@ -533,21 +545,9 @@ def test_three_overlapping_runs_converge_take_turns_at_the_api_and_count_each_ca
     overlaps = [(a, b) for a, b in itertools.pairwise(spans) if b[0] < a[1]]
     assert overlaps == [], "two scans held the yida_api pool at once"
 
-    scheduled_first = min(
-        t["value"]
-        for run in runs
-        for t in run["tags"]
-        if t["key"] == "dagster/asset_partition_range_start"
-        and {"key": "dagster/schedule_name", "value": "dd_refund_daily_schedule"} in run["tags"]
-    )
+    scheduled_first = min(_scheduled_tag(runs, "dagster/asset_partition_range_start"))
     assert scheduled_first <= ranges[1][-1]  # the schedule's days meet the second backfill's
-    scheduled_last = max(
-        t["value"]
-        for run in runs
-        for t in run["tags"]
-        if t["key"] == "dagster/asset_partition_range_end"
-        and {"key": "dagster/schedule_name", "value": "dd_refund_daily_schedule"} in run["tags"]
-    )
+    scheduled_last = max(_scheduled_tag(runs, "dagster/asset_partition_range_end"))
     expected = expected_rows(emulator, ranges[0][0], scheduled_last)
     with topology["engine"].connect() as conn:
         stored = {
