@@ -4,8 +4,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from dd_refund_pipeline.lib.code_location import build_code_location
+
 
 @dg.definitions
 def defs() -> dg.Definitions:
     """Every form's assets, checks, schedules and sensors, with the shared resources."""
-    return dg.load_from_defs_folder(project_root=Path(__file__).parent.parent)
+    return build_code_location(project_root=Path(__file__).parent.parent)

@@ -147,3 +147,44 @@ def test_a_spec_with_the_example_s_identifiers_is_refused_outside_the_demo(monke
     monkeypatch.setenv("DD_REFUND_EXAMPLE_FORMS", "on")
     example = YidaFormSync.resolve_from_dict(attributes).form_defs(folder)
     assert example.table_asset == "hc_dd_fybx"
+
+
+def test_dagster_rebuilding_the_code_location_reuses_it_while_nothing_it_reads_changed(
+    monkeypatch,
+):
+    """``dagster asset materialize`` reconstructs the code location five times in one run (the
+    plan, the argument checks, the repository, twice each); each build read every form's folder
+    again (0.12 s apiece, reproduced). Built once while the project's files and environment
+    stay as they were; built again when either changes."""
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    built: list[Path] = []
+    load = dg.load_from_defs_folder
+
+    def counted(*, project_root: Path) -> dg.Definitions:
+        built.append(project_root)
+        return load(project_root=project_root)
+
+    monkeypatch.setattr(dg, "load_from_defs_folder", counted)
+    monkeypatch.setenv("DD_REFUND_TEST_FINGERPRINT", "first")
+    repository = ReconstructableRepository.for_module(
+        "dd_refund_pipeline.definitions", "defs", working_directory=str(ROOT)
+    )
+    first = repository.get_definition()
+    for _ in range(4):
+        again = repository.get_definition()
+    assert len(built) == 1
+    assert set(again.assets_defs_by_key) == set(first.assets_defs_by_key)
+
+    monkeypatch.setenv("DD_REFUND_TEST_FINGERPRINT", "second")
+    repository.get_definition()
+    assert len(built) == 2, "a changed environment must build the code location anew"
+
+    spec = ROOT / "dd_refund_pipeline" / "defs" / "fktk_refund" / "defs.yaml"
+    stat = spec.stat()
+    try:
+        os.utime(spec, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+        repository.get_definition()
+    finally:
+        os.utime(spec, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert len(built) == 3, "an edited form folder must build the code location anew"
