@@ -261,12 +261,14 @@ def test_an_unreachable_database_fails_the_run_before_any_api_call(tmp_path):
 
 
 def test_overlapping_range_runs_end_exact_and_take_turns_at_the_api(
-    mysql_engine, mysql_url, tmp_path
+    mysql_engine, mysql_url, tmp_path, monkeypatch
 ):
     config = EmulatorConfig(instances=4000, seed=17, latency_ms=30)
     home = tmp_path / "home"
     home.mkdir()
     shutil.copy(ROOT / "dagster.yaml.example", home / "dagster.yaml")
+    # The example's event log finds its home as Dagster's processes do, in DAGSTER_HOME.
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
     # Create the instance's storage once: two processes creating it at once race on its schema.
     dg.DagsterInstance.from_config(str(home)).dispose()
     with EmulatorServer(config, as_of=AS_OF) as server:
