@@ -2,6 +2,22 @@
 
 import dagster as dg
 
+from dd_refund_pipeline.lib.run_connections import keep_run_connections
+
+
+@dg.executor(name="in_process", config_schema=dg.in_process_executor.config_schema.as_field())
+def in_process_keeping_connections(init_context: dg.InitExecutorContext) -> dg.Executor:
+    """Dagster's in-process executor, on an instance that keeps its database sessions.
+
+    The run's events (each day's materializations and check verdicts) are stored from its
+    first step to its last: one kept session instead of one opened per event (``lib/
+    run_connections``).
+    """
+    keep_run_connections(init_context.instance)
+    creation = dg.in_process_executor.executor_creation_fn
+    assert creation is not None  # Dagster's own executor always has one
+    return creation(init_context)
+
 
 @dg.definitions
 def executor() -> dg.Definitions:
@@ -13,4 +29,4 @@ def executor() -> dg.Definitions:
     Step retries (``RetryPolicy``) and the ``yida_api`` pool work the same in one process; what
     a run loses is isolation between its steps, which this job does not use.
     """
-    return dg.Definitions(executor=dg.in_process_executor)
+    return dg.Definitions(executor=in_process_keeping_connections)
