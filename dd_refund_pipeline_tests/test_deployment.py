@@ -69,6 +69,18 @@ def dockerfile_command(port: int) -> list[str]:
     return [replaced.get(arg, arg) for arg in argv]
 
 
+def instance_env(home: Path, storage: dict[str, Any]) -> dict[str, str]:
+    """The settings ``deploy/dagster.yaml`` reads: its home and its Postgres database."""
+    return {
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_HOST": storage["host"],
+        "DAGSTER_PG_PORT": str(storage["port"]),
+        "DAGSTER_PG_USERNAME": storage["user"],
+        "DAGSTER_PG_PASSWORD": "",
+        "DAGSTER_PG_DB": storage["db"],
+    }
+
+
 @pytest.fixture
 def scratch_postgres() -> Iterator[str]:
     """A database of its own on the machine's PostgreSQL, dropped at the end."""
@@ -269,12 +281,7 @@ def topology(request, tmp_path, mysql_url) -> Iterator[dict[str, Any]]:
             **helm_environment("dagsterDaemon"),
             **helm_environment("dagsterWebserver"),
             **pipeline_env(emulator, mysql_url, tmp_path / "storage"),
-            "DAGSTER_HOME": str(home),
-            "DAGSTER_PG_HOST": storage["host"],
-            "DAGSTER_PG_PORT": str(storage["port"]),
-            "DAGSTER_PG_USERNAME": storage["user"],
-            "DAGSTER_PG_PASSWORD": "",
-            "DAGSTER_PG_DB": storage["db"],
+            **instance_env(home, storage),
             "DD_REFUND_CODE_SERVER_HOST": "127.0.0.1",
             "DD_REFUND_CODE_SERVER_PORT": str(code_port),
             # The documented setting: every minute, so that the daemon's tick comes in the test.
@@ -779,12 +786,7 @@ def test_a_run_on_the_deployment_s_instance_keeps_its_sessions_to_postgres(
         env = {
             **without_pipeline_settings(),
             **pipeline_env(emulator, mysql_url, tmp_path / "storage"),
-            "DAGSTER_HOME": str(home),
-            "DAGSTER_PG_HOST": POSTGRES["host"],
-            "DAGSTER_PG_PORT": str(POSTGRES["port"]),
-            "DAGSTER_PG_USERNAME": POSTGRES["user"],
-            "DAGSTER_PG_PASSWORD": "",
-            "DAGSTER_PG_DB": scratch_postgres,
+            **instance_env(home, {**POSTGRES, "db": scratch_postgres}),
         }
         _fresh(make_engine(mysql_url)).dispose()
         opened = []
