@@ -10,10 +10,13 @@ LIKE ?= fktk_refund
 
 .PHONY: install run dev test faults bench bench-quick lint check format emulator schema adopt add-form form-table test-fast
 
-$(STAMP): pyproject.toml
+# Every package the image's lock pins at the lock's version (its hashes stripped: an editable
+# install cannot be hash-checked), so that the tests and benchmarks run what is deployed.
+$(STAMP): pyproject.toml deploy/requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	sed -n 's/^\([A-Za-z0-9_.-]*==[^ ]*\).*/\1/p' deploy/requirements.lock > $(VENV)/constraints.txt
+	$(BIN)/pip install --quiet -c $(VENV)/constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
 install: $(STAMP)

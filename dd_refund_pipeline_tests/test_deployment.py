@@ -813,10 +813,7 @@ def test_the_image_lock_pins_what_pyproject_asks_for():
     wanted = [r for r in declared if r.marker is None or r.marker.evaluate({"extra": "deploy"})]
     assert any(canonicalize_name(r.name) == "dagster-k8s" for r in wanted)
     lock = (DEPLOY / "requirements.lock").read_text(encoding="utf-8")
-    pinned = {
-        canonicalize_name(name): Version(version)
-        for name, version in re.findall(r"^([A-Za-z0-9_.\-]+)==([^\s\\;]+)", lock, re.MULTILINE)
-    }
+    pinned = _lock_pins()
     for requirement in wanted:
         name = canonicalize_name(requirement.name)
         assert name in pinned, f"{requirement.name} is not in deploy/requirements.lock"
@@ -824,6 +821,30 @@ def test_the_image_lock_pins_what_pyproject_asks_for():
             f"lock has {name}=={pinned[name]}, not {requirement}"
         )
     assert all("--hash=sha256:" in block for block in lock.split("==")[1:])
+
+
+def _lock_pins() -> dict[str, Version]:
+    lock = (DEPLOY / "requirements.lock").read_text(encoding="utf-8")
+    return {
+        canonicalize_name(name): Version(version)
+        for name, version in re.findall(r"^([A-Za-z0-9_.\-]+)==([^\s\\;]+)", lock, re.MULTILINE)
+    }
+
+
+def test_the_environment_the_tests_run_in_has_the_versions_the_image_ships():
+    """``make install`` takes every version the image's lock pins: tests and benchmarks measure
+    what is deployed. Resolved afresh instead, patch releases of six packages (grpcio and
+    universal-pathlib among them) took a 200,000-form run from 488 to 511-519 MB (reproduced)."""
+    installed = {
+        canonicalize_name(dist.metadata["Name"]): Version(dist.version)
+        for dist in importlib.metadata.distributions()
+    }
+    differing = {
+        name: f"{installed[name]} (lock {version})"
+        for name, version in _lock_pins().items()
+        if name in installed and installed[name] != version
+    }
+    assert not differing, differing
 
 
 def image_environment() -> dict[str, str]:
